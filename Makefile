@@ -1,0 +1,46 @@
+# aisre: two commands on a fresh clone -- `make demo` and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PYTEST_ARGS ?=
+
+.PHONY: install install-dev demo test test-all lab app bench clean
+
+# The stamps make `make install` idempotent: pip runs again only when pyproject.toml changed.
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev,postgres,app]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 >/dev/null
+	touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+demo: install
+	$(BIN)/aisre demo
+
+test: install-dev
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-all: install-dev
+	$(BIN)/python -m pytest -m "slow or not slow" $(PYTEST_ARGS)
+
+lab: install-dev
+	$(BIN)/jupyter lab notebooks/
+
+app: install-dev
+	$(BIN)/voila --Voila.ip=127.0.0.1 --no-browser notebooks/investigate.ipynb
+
+bench: install-dev
+	for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) reports .pytest_cache

@@ -1,0 +1,12 @@
+"""Sources of real data: dataset loaders behind one registry, and ingestion of live formats.
+
+``load(path)`` detects the layout and yields :class:`aisre.case.Case` objects; ``formats()``
+lists the layouts (``case``, ``rcaeval``, ``rcd``, ``nezha``, ``petshop``).
+"""
+
+from __future__ import annotations
+
+from aisre.datasets import case_folder as _case_folder  # noqa: F401  (registers "case")
+from aisre.datasets.registry import Loader, detect, formats, get, load, register
+
+__all__ = ["Loader", "detect", "formats", "get", "load", "register"]
