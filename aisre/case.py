@@ -58,6 +58,7 @@ __all__ = [
     "iter_case_folders",
     "load_case",
     "save_case",
+    "topology_from_spans",
 ]
 
 CASE_SCHEMA = "aisre.case/1"
@@ -789,3 +790,30 @@ def entities_of(names: Iterable[str]) -> list[str]:
     for n in names:
         seen.setdefault(str(n).split(":", 1)[0], None)
     return list(seen)
+
+
+def topology_from_spans(spans: pd.DataFrame, *, min_calls: int = 1) -> Topology | None:
+    """Recover the service call graph from spans: an edge caller -> callee wherever a span's
+    parent belongs to another service. Returns ``None`` when the spans show no such call
+    (no graph is ever invented).
+
+    Edges carry ``count``, the number of parent/child span pairs seen.
+    """
+    if spans is None or spans.empty:
+        return None
+    s = spans[["trace_id", "span_id", "parent_id", "service"]].dropna(subset=["span_id", "service"])
+    parents = s[["trace_id", "span_id", "service"]].drop_duplicates(["trace_id", "span_id"])
+    parents = parents.rename(columns={"span_id": "parent_id", "service": "caller"})
+    children = s.dropna(subset=["parent_id"])
+    pairs = children.merge(parents, on=["trace_id", "parent_id"], how="inner")
+    pairs = pairs[pairs["caller"] != pairs["service"]]
+    if pairs.empty:
+        return None
+    counts = pairs.groupby(["caller", "service"]).size()
+    topo = Topology(source="spans")
+    for svc in sorted(s["service"].astype(str).unique()):
+        topo.add_node(svc)
+    for (caller, callee), n in counts.items():
+        if n >= min_calls:
+            topo.add_edge(str(caller), str(callee), "calls", count=int(n))
+    return topo
