@@ -1,0 +1,386 @@
+"""Per-signal anomaly detection: a robust score and an onset time for every metric, span and log
+signal of a :class:`~aisre.case.Case`.
+
+Every detector compares an *abnormal* period with a *normal* one (see :func:`split_periods`) and
+returns rows of one table, :data:`SIGNAL_COLUMNS`:
+
+- ``signal``: what moved (``metric:<name>``, ``span:self``, ``span:edge``, ``span:error``,
+  ``log:error``, ``log:template``);
+- ``entity``: the service (or container, node) it belongs to; for an edge signal the callee;
+- ``kind``: ``resource``, ``latency``, ``client_latency``, ``error``, ``load``, ``other``;
+- ``score``: a robust z-score in the *bad* direction (>= 0, capped at :data:`Z_CAP`);
+- ``onset``: the first time the signal crossed :data:`ONSET_Z` and stayed there (NaN if never);
+- ``baseline``/``peak``: the normal median and the sustained abnormal level, in the signal's unit;
+- ``caller``/``callee``: the call edge for edge signals, else ``None``.
+
+The normal period ends a *guard* before the detection time and the abnormal period starts there,
+so an alert that fires minutes after the fault began still sees a clean baseline; scores use the
+*sustained* level (the highest value held for a few samples), so one spike does not make an anomaly.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from aisre.case import Case
+
+__all__ = [
+    "ONSET_Z",
+    "SIGNAL_COLUMNS",
+    "Z_CAP",
+    "Periods",
+    "detect",
+    "log_anomalies",
+    "metric_anomalies",
+    "metric_kind",
+    "robust_z",
+    "span_anomalies",
+    "split_periods",
+]
+
+Z_CAP = 1000.0
+"""Largest score a signal can get; a column constant in the normal period cannot score infinity."""
+
+ONSET_Z = 3.0
+"""Robust z a signal must reach (and hold) for its onset to be recorded."""
+
+REL_FLOOR = 0.05
+"""Smallest scale relative to the normal level: a 5 % move is never more than one unit of z."""
+
+RANGE_FLOOR = 0.01
+"""Smallest scale relative to the column's full range over the case (floors constant columns)."""
+
+GUARD_SECONDS = 120.0
+"""How far before the detection time the normal period ends: alerts fire after the fault starts."""
+
+SUSTAIN_SECONDS = 10.0
+"""How long a level must be held to count (in samples: at least one)."""
+
+SIGNAL_COLUMNS = ["signal", "entity", "kind", "score", "onset", "baseline", "peak", "caller", "callee"]
+"""Columns of every detector's table."""
+
+_KIND_PATTERNS = [
+    ("client_latency", re.compile(r"client.*(lat|dur)|(lat|dur).*client", re.I)),
+    ("error", re.compile(r"err|fail|5xx|exception|availability|success|status_code", re.I)),
+    ("latency", re.compile(r"lat|duration|response.?time|\brt\b|delay|p50|p90|p95|p99", re.I)),
+    ("load", re.compile(r"lod|load|workload|request|qps|rps|throughput|\bops\b|count|receive|transmit|bytes", re.I)),
+    ("resource", re.compile(r"cpu|mem|disk|io|socket|fd|thread|gc|syscall|net|swap|heap", re.I)),
+]
+_DOWN_IS_BAD = re.compile(r"availability|success|uptime", re.I)
+
+
+def metric_kind(metric: str) -> str:
+    """Return the kind of a metric from its name: resource, latency, client_latency, error, load
+    or other."""
+    for kind, pattern in _KIND_PATTERNS:
+        if pattern.search(metric):
+            return kind
+    return "other"
+
+
+# --------------------------------------------------------------------------- periods
+
+
+@dataclass(frozen=True)
+class Periods:
+    """The normal and abnormal periods of a case, as closed time intervals in unix seconds.
+
+    ``split`` is where the abnormal period starts (the detection time less the guard, or the
+    start of a given anomalous window); ``step`` the typical sample interval of the metrics.
+    """
+
+    normal: tuple[float, float]
+    abnormal: tuple[float, float]
+    split: float
+    step: float
+
+    def normal_mask(self, times: np.ndarray) -> np.ndarray:
+        """Return a boolean mask of *times* inside the normal period."""
+        return (times >= self.normal[0]) & (times <= self.normal[1])
+
+    def abnormal_mask(self, times: np.ndarray) -> np.ndarray:
+        """Return a boolean mask of *times* inside the abnormal period."""
+        return (times >= self.abnormal[0]) & (times <= self.abnormal[1])
+
+
+def _step(times: np.ndarray) -> float:
+    if len(times) < 2:
+        return 1.0
+    d = np.diff(np.unique(times))
+    return float(np.median(d)) if len(d) else 1.0
+
+
+def _window(value: object) -> tuple[float, float] | None:
+    try:
+        a, b = value  # type: ignore[misc]
+        a, b = float(a), float(b)
+    except (TypeError, ValueError):
+        return None
+    return (a, b) if np.isfinite(a) and np.isfinite(b) and b >= a else None
+
+
+def split_periods(case: Case, times: np.ndarray | None = None, *, guard: float = GUARD_SECONDS) -> Periods:
+    """Return the normal and abnormal periods of *case*.
+
+    A case whose ``meta`` names ``normal_window`` and ``anomalous_window`` (data recorded apart)
+    uses them as they are. Otherwise the abnormal period starts *guard* seconds before
+    ``detected_at`` (shrunk so that at least a third of the earlier samples stay normal) and the
+    normal period is everything before it; without ``detected_at`` the window's midpoint is used.
+    *times* are the sample times (default: the metric times, else the span and log times).
+    """
+    if times is None:
+        parts = [case.metrics["time"].to_numpy(), case.spans["start"].to_numpy(), case.logs["time"].to_numpy()]
+        times = next((p for p in parts if len(p)), np.array([case.window[0], case.window[1]]))
+    times = np.unique(np.asarray(times, dtype="float64"))
+    times = times[np.isfinite(times)]
+    step = _step(times)
+    normal = _window(case.meta.get("normal_window")) if case.meta else None
+    abnormal = _window(case.meta.get("anomalous_window")) if case.meta else None
+    if normal and abnormal:
+        return Periods(normal, abnormal, abnormal[0], step)
+    start = float(times[0]) if len(times) else case.window[0]
+    end = float(times[-1]) if len(times) else case.window[1]
+    det = case.detected_at if case.detected_at is not None else (start + end) / 2.0
+    before = times[times < det]
+    # keep at least a third of the earlier samples (and two) in the normal period
+    keep = max(2, len(before) // 3)
+    limit = float(before[keep - 1]) if len(before) >= keep else start
+    split = max(det - max(guard, step), limit + step / 2.0)
+    split = min(split, det)
+    return Periods((start, split - 1e-9), (split, max(end, split)), split, step)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def robust_z(values: np.ndarray, normal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return ``(z, median, scale)``: *values* (rows x columns) as robust z-scores against the
+    *normal* rows, with the scale floored (relative to the level and the range) so that a
+    column constant in the normal period gets large but finite scores.
+    """
+    with np.errstate(all="ignore"):
+        med = np.nanmedian(normal, axis=0) if len(normal) else np.full(values.shape[1], np.nan)
+        q75, q25 = (np.nanpercentile(normal, [75, 25], axis=0) if len(normal) else (med, med))
+        mad = np.nanmedian(np.abs(normal - med), axis=0) if len(normal) else med * 0
+        spread = np.nanmax(values, axis=0) - np.nanmin(values, axis=0)
+        scale = np.nanmax(
+            np.vstack([(q75 - q25) / 1.349, 1.4826 * mad, REL_FLOOR * np.abs(med), RANGE_FLOOR * spread,
+                       np.full_like(med, 1e-9)]),
+            axis=0,
+        )
+        z = (values - med) / scale
+    return z, med, scale
+
+
+def _sustained(z: np.ndarray, width: int) -> np.ndarray:
+    """Return the rolling minimum of *z* over *width* rows (the level held for *width* samples)."""
+    if width <= 1 or z.shape[0] < width:
+        return z
+    view = np.lib.stride_tricks.sliding_window_view(z, width, axis=0)
+    return np.nanmin(view, axis=-1)
+
+
+def metric_anomalies(case: Case, wide: pd.DataFrame | None = None, periods: Periods | None = None) -> pd.DataFrame:
+    """Return one row per metric column (see :data:`SIGNAL_COLUMNS`): its robust score in the
+    bad direction over the abnormal period, and its onset.
+
+    Latency, error and resource metrics score increases (availability and success rates
+    decreases); load scores a move either way, at half weight.
+    """
+    wide = case.wide() if wide is None else wide
+    if wide.empty or wide.shape[1] == 0:
+        return pd.DataFrame(columns=SIGNAL_COLUMNS)
+    times = wide.index.to_numpy(dtype="float64")
+    periods = periods or split_periods(case, times)
+    values = wide.to_numpy(dtype="float64")
+    nmask, amask = periods.normal_mask(times), periods.abnormal_mask(times)
+    cols = [str(c) for c in wide.columns]
+    entity = np.array([c.split(":", 1)[0] for c in cols], dtype=object)
+    metric = [c.split(":", 1)[1] if ":" in c else c for c in cols]
+    kinds = np.array([metric_kind(m) for m in metric], dtype=object)
+    sign = np.array([-1.0 if _DOWN_IS_BAD.search(m) else 1.0 for m in metric])
+    z, med, scale = robust_z(values[amask | nmask], values[nmask])
+    z_abn = z[amask[amask | nmask]]
+    t_abn = times[amask]
+    width = max(1, int(round(SUSTAIN_SECONDS / max(periods.step, 1e-9))))
+    width = min(width, max(1, len(t_abn) // 3))
+    bad = z_abn * sign
+    both = np.abs(z_abn)
+    bad = np.where((kinds == "load")[None, :], both * 0.5, bad)
+    held = _sustained(np.nan_to_num(bad, nan=-np.inf), width)
+    if held.shape[0] == 0:
+        return pd.DataFrame(columns=SIGNAL_COLUMNS)
+    score = np.clip(np.nanmax(held, axis=0), 0.0, Z_CAP)
+    score[~np.isfinite(score)] = 0.0
+    crossed = held >= ONSET_Z
+    first = np.argmax(crossed, axis=0)
+    onset = np.where(crossed.any(axis=0), t_abn[np.minimum(first, len(t_abn) - 1)], np.nan)
+    peak_row = np.nanargmax(np.where(np.isfinite(held), held, -np.inf), axis=0)
+    peak = med + sign * np.where(kinds == "load", np.sign(z_abn[peak_row, np.arange(len(cols))]), 1.0) * \
+        held[peak_row, np.arange(len(cols))] * scale
+    return pd.DataFrame({
+        "signal": ["metric:" + m for m in metric], "entity": entity, "kind": kinds, "score": score,
+        "onset": onset, "baseline": med, "peak": peak, "caller": None, "callee": None,
+    })
+
+
+# --------------------------------------------------------------------------- spans
+
+
+def _span_frame(spans: pd.DataFrame) -> pd.DataFrame:
+    """Return spans with ``self`` time (duration less the children's) and the callee service of
+    cross-service children; duplicates on (trace, span) dropped."""
+    s = spans.drop_duplicates(["trace_id", "span_id"]).reset_index(drop=True)
+    s = s[np.isfinite(s["start"].to_numpy(dtype="float64")) & np.isfinite(s["duration"].to_numpy(dtype="float64"))]
+    kids = s[["trace_id", "parent_id", "duration", "service"]].dropna(subset=["parent_id"])
+    child_sum = kids.groupby(["trace_id", "parent_id"], sort=False)["duration"].sum()
+    key = pd.MultiIndex.from_arrays([s["trace_id"], s["span_id"]])
+    s = s.assign(child=child_sum.reindex(key).fillna(0.0).to_numpy())
+    s["self"] = np.clip(s["duration"].to_numpy() - s["child"].to_numpy(), 0.0, None)
+    # a span whose children run in another service is a client span: its self time is the wire
+    parent_svc = s[["trace_id", "span_id", "service"]].rename(columns={"span_id": "parent_id", "service": "caller"})
+    pairs = kids.merge(parent_svc, on=["trace_id", "parent_id"], how="inner")
+    pairs = pairs[pairs["caller"] != pairs["service"]]
+    callee = pairs.drop_duplicates(["trace_id", "parent_id"]).set_index(["trace_id", "parent_id"])["service"]
+    s["callee"] = callee.reindex(key).to_numpy()
+    return s
+
+
+def _shift(base: np.ndarray, abn: np.ndarray) -> float:
+    """Robust shift of *abn* above *base*: (75th percentile of abn - median of base) / scale."""
+    if len(base) < 3 or len(abn) < 2:
+        return 0.0
+    med = float(np.median(base))
+    q75, q25 = np.percentile(base, [75, 25])
+    mad = float(np.median(np.abs(base - med)))
+    scale = max((q75 - q25) / 1.349, 1.4826 * mad, REL_FLOOR * abs(med), 1e-6)
+    # a shift the size of the noise needs enough samples to count
+    level = float(np.percentile(abn, 75))
+    return float(np.clip((level - med) / scale, 0.0, Z_CAP)) * min(1.0, len(abn) / 5.0)
+
+
+def _onset(times: np.ndarray, values: np.ndarray, base: np.ndarray) -> float:
+    if len(base) < 3 or not len(times):
+        return float("nan")
+    med = float(np.median(base))
+    scale = max(float(np.percentile(base, 75) - np.percentile(base, 25)) / 1.349, REL_FLOOR * abs(med), 1e-6)
+    order = np.argsort(times)
+    over = (values[order] - med) / scale >= ONSET_Z
+    # two crossings in a row: the first sustained one
+    both = over[:-1] & over[1:] if len(over) > 1 else over
+    idx = np.flatnonzero(both)
+    return float(times[order][idx[0]]) if len(idx) else float("nan")
+
+
+def span_anomalies(case: Case, periods: Periods | None = None) -> pd.DataFrame:
+    """Return span signals (see :data:`SIGNAL_COLUMNS`): per service the shift of its spans' self
+    time (``span:self``) and error share (``span:error``), and per call edge the shift of the
+    caller's client-span self time (``span:edge``, entity = callee), so a slow callee is not
+    blamed on its caller.
+    """
+    if case.spans.empty:
+        return pd.DataFrame(columns=SIGNAL_COLUMNS)
+    periods = periods or split_periods(case)
+    s = _span_frame(case.spans)
+    t = s["start"].to_numpy(dtype="float64")
+    nm, am = periods.normal_mask(t), periods.abnormal_mask(t)
+    rows: list[dict] = []
+    is_client = s["callee"].notna().to_numpy()
+    err = s["status"].astype(str).str.lower().eq("error").to_numpy()
+    for svc, idx in s.groupby("service", sort=True).indices.items():
+        own = idx[~is_client[idx]]
+        selfv = s["self"].to_numpy()[own]
+        b, a = selfv[nm[own]], selfv[am[own]]
+        score = _shift(b, a)
+        if len(a) and len(b):
+            rows.append(dict(signal="span:self", entity=svc, kind="latency", score=score,
+                             onset=_onset(t[own][am[own]], a, b), baseline=float(np.median(b)),
+                             peak=float(np.percentile(a, 75)), caller=None, callee=None))
+        eb, ea = err[idx][nm[idx]], err[idx][am[idx]]
+        if len(ea) and err.any():
+            pb, pa = float(eb.mean()) if len(eb) else 0.0, float(ea.mean())
+            z = (pa - pb) / np.sqrt(max(pb * (1 - pb), 0.01) / max(len(ea), 1))
+            rows.append(dict(signal="span:error", entity=svc, kind="error", score=float(np.clip(z, 0, Z_CAP)),
+                             onset=float(np.min(t[idx][am[idx]][err[idx][am[idx]]])) if ea.any() else np.nan,
+                             baseline=pb, peak=pa, caller=None, callee=None))
+    client = s[is_client]
+    for (caller, callee), idx in client.groupby(["service", "callee"], sort=True).indices.items():
+        selfv = client["self"].to_numpy()[idx]
+        tt = client["start"].to_numpy()[idx]
+        b, a = selfv[periods.normal_mask(tt)], selfv[periods.abnormal_mask(tt)]
+        if len(a) and len(b):
+            rows.append(dict(signal="span:edge", entity=callee, kind="client_latency", score=_shift(b, a),
+                             onset=_onset(tt[periods.abnormal_mask(tt)], a, b), baseline=float(np.median(b)),
+                             peak=float(np.percentile(a, 75)), caller=caller, callee=callee))
+    return pd.DataFrame(rows, columns=SIGNAL_COLUMNS)
+
+
+# --------------------------------------------------------------------------- logs
+
+_MASK = re.compile(r"0x[0-9a-f]+|[0-9a-f]{8,}(-[0-9a-f]{4,})*|\d+(\.\d+)?", re.I)
+_ERROR_LEVELS = {"error", "err", "fatal", "critical", "crit", "severe", "panic", "alert", "emerg"}
+
+
+def _templates(logs: pd.DataFrame) -> pd.Series:
+    tpl = logs["template"]
+    missing = tpl.isna() | (tpl.astype(str) == "")
+    if missing.any():
+        masked = logs["message"].fillna("").astype(str).str.slice(0, 200).str.replace(_MASK, "*", regex=True)
+        tpl = tpl.where(~missing, masked)
+    return tpl.astype(str)
+
+
+def log_anomalies(case: Case, periods: Periods | None = None) -> pd.DataFrame:
+    """Return log signals (see :data:`SIGNAL_COLUMNS`) per entity: the rise of its error-level
+    share (``log:error``) and of error templates it did not log before (``log:template``).
+    """
+    logs = case.logs
+    if logs.empty:
+        return pd.DataFrame(columns=SIGNAL_COLUMNS)
+    periods = periods or split_periods(case)
+    t = logs["time"].to_numpy(dtype="float64")
+    level = logs["level"].fillna("").astype(str).str.lower().to_numpy()
+    msg_err = logs["message"].fillna("").astype(str).str.contains(r"\b(?:error|exception|fail)", case=False, regex=True).to_numpy()
+    is_err = np.isin(level, list(_ERROR_LEVELS)) | (msg_err & ~np.isin(level, ["info", "debug", "trace"]) & (level == ""))
+    tpl = _templates(logs).to_numpy()
+    ent = logs["entity"].fillna("").astype(str).to_numpy()
+    nm, am = periods.normal_mask(t), periods.abnormal_mask(t)
+    frame = pd.DataFrame({"entity": ent, "t": t, "err": is_err, "tpl": tpl, "n": nm, "a": am})
+    rows: list[dict] = []
+    normal_err_tpl = set(zip(frame["entity"][nm & is_err], frame["tpl"][nm & is_err], strict=True))
+    for e, g in frame.groupby("entity", sort=True):
+        gn, ga = g[g["n"]], g[g["a"]]
+        if ga.empty:
+            continue
+        pb = float(gn["err"].mean()) if len(gn) else 0.0
+        pa = float(ga["err"].mean())
+        na = len(ga)
+        z = (pa - pb) / np.sqrt(max(pb * (1 - pb), 0.02) / na)
+        err_a = ga[ga["err"]]
+        onset = float(err_a["t"].min()) if len(err_a) else np.nan
+        rows.append(dict(signal="log:error", entity=e, kind="error", score=float(np.clip(z, 0, Z_CAP)),
+                         onset=onset, baseline=pb, peak=pa, caller=None, callee=None))
+        new = err_a[[(e, x) not in normal_err_tpl for x in err_a["tpl"]]]
+        if len(new):
+            rows.append(dict(signal="log:template", entity=e, kind="error",
+                             score=float(min(Z_CAP, 3.0 * np.sqrt(len(new)))), onset=float(new["t"].min()),
+                             baseline=0.0, peak=float(len(new)), caller=None, callee=None))
+    return pd.DataFrame(rows, columns=SIGNAL_COLUMNS)
+
+
+def detect(case: Case, wide: pd.DataFrame | None = None) -> tuple[pd.DataFrame, Periods]:
+    """Return every signal of *case* scored (metrics, spans, logs in one table, see
+    :data:`SIGNAL_COLUMNS`) and the periods used."""
+    wide = case.wide() if wide is None else wide
+    times = wide.index.to_numpy(dtype="float64") if not wide.empty else None
+    periods = split_periods(case, times)
+    parts = [metric_anomalies(case, wide, periods), span_anomalies(case, periods), log_anomalies(case, periods)]
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return pd.DataFrame(columns=SIGNAL_COLUMNS), periods
+    table = pd.concat(parts, ignore_index=True)
+    return table, periods

@@ -1,0 +1,232 @@
+"""The causal root-cause engine, registered as ``aisre``.
+
+From every signal's anomaly score and onset (:mod:`aisre.detect`) it builds, per service, how
+anomalous the service is in each kind of signal (resource, latency, error, inbound call latency,
+load). With a call graph (the case's topology, one supplied to the ranker, or one recovered from
+spans) it discounts what a service inherits from an anomalous callee whose anomaly started no
+later, so the deepest unexplained anomaly ranks first; without a graph it falls back to the scores,
+the order of onsets and the fault-kind signature. Each hypothesis names a fault kind from that
+signature and carries its evidence chain; a case where nothing moved is abstained on.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import pandas as pd
+
+from aisre.case import Case, Evidence, Hypothesis, Ranking, Topology, topology_from_spans
+from aisre.detect import ONSET_Z, detect
+from aisre.rank.causal_signature import fault_kind
+
+__all__ = ["ABSTAIN_Z", "TEMPERATURE", "CausalRanker", "service_of"]
+
+ABSTAIN_Z = 5.0
+"""A case whose strongest sustained signal stays below this robust z is abstained on."""
+
+TEMPERATURE = 0.5
+"""Softmax temperature turning root scores into confidences (see :func:`_confidence`)."""
+
+KIND_WEIGHT = {"resource": 1.0, "error": 1.0, "latency": 0.9, "inbound": 0.95, "load": 0.35, "other": 0.5,
+               "client_latency": 0.3, "event": 1.0}
+"""How much each kind of signal counts towards a service being the root (errors and saturation
+are a service's own; load moves with its callers)."""
+
+EXPLAIN = 0.9
+"""Share of an anomalous callee's score that is subtracted from its caller's inheritable kinds."""
+
+ONSET_SLACK = 90.0
+"""Seconds by which a callee's onset may follow its caller's and still explain it (metrics lag)."""
+
+_POD = re.compile(r"^(?P<svc>.+?)-(?:[0-9a-f]{8,10}|[a-z0-9]{9,10})-[a-z0-9]{5}$")
+
+
+def service_of(entity: str, known: set[str] | None = None) -> str:
+    """Return the service an entity belongs to: itself when *known* names it, else a Kubernetes
+    pod name without its ReplicaSet and pod suffixes, else the entity unchanged."""
+    if known and entity in known:
+        return entity
+    m = _POD.match(entity)
+    if m and (not known or m.group("svc") in known or True):
+        return m.group("svc")
+    return entity
+
+
+def _f(z: np.ndarray | float) -> np.ndarray | float:
+    """Compress a robust z so that one exploding column cannot drown every other signal."""
+    return np.log1p(np.clip(z, 0.0, None))
+
+
+class CausalRanker:
+    """The causal ranker (``aisre``): ``CausalRanker(topology=None, use_graph=True, top=None)``.
+
+    *topology* is used when the case has none; *use_graph* False ignores every graph (the
+    no-graph fall-back); *top* keeps only the first hypotheses.
+    """
+
+    name = "aisre"
+
+    def __init__(self, *, topology: Topology | None = None, use_graph: bool = True, top: int | None = None,
+                 abstain_z: float = ABSTAIN_Z) -> None:
+        self.topology = topology
+        self.use_graph = bool(use_graph)
+        self.top = top
+        self.abstain_z = float(abstain_z)
+
+    # ------------------------------------------------------------------ public
+
+    def rank(self, case: Case) -> Ranking:
+        """Return the ranked hypotheses for *case*, or an abstention when nothing is anomalous."""
+        t0 = time.perf_counter()
+        signals, periods = detect(case)
+        if signals.empty:
+            return Ranking(self.name, abstained=True, reason="no signals to analyse", seconds=time.perf_counter() - t0)
+        graph = self._graph(case)
+        known = set(graph.nodes) if graph is not None else None
+        signals = signals.assign(service=[service_of(str(e), known) for e in signals["entity"]])
+        events = _event_signals(case, periods.split)
+        if not events.empty:
+            signals = pd.concat([signals, events], ignore_index=True)
+        feats = _features(signals)
+        if feats.empty or float(signals["score"].max()) < self.abstain_z:
+            best = float(signals["score"].max()) if len(signals) else 0.0
+            return Ranking(self.name, abstained=True,
+                           reason=f"no signal is anomalous (strongest robust z {best:.1f} < {self.abstain_z:g})",
+                           seconds=time.perf_counter() - t0)
+        root, explained_by = _root_scores(feats, graph)
+        order = sorted(root.index, key=lambda s: (-root[s], -feats.loc[s, "own"], s))
+        conf = _confidence(np.array([root[s] for s in order]))
+        hyps = []
+        for s, c in zip(order, conf, strict=True):
+            hyps.append(Hypothesis(entity=s, fault=fault_kind(signals[signals["service"] == s], feats.loc[s]),
+                                   score=float(root[s]), confidence=float(c),
+                                   evidence=_evidence(s, signals, explained_by.get(s))))
+        if self.top:
+            hyps = hyps[: self.top]
+        return Ranking(self.name, hyps, seconds=time.perf_counter() - t0)
+
+    # ------------------------------------------------------------------ parts
+
+    def _graph(self, case: Case) -> nx.DiGraph | None:
+        if not self.use_graph:
+            return None
+        topo = case.topology or self.topology or topology_from_spans(case.spans)
+        if topo is None:
+            return None
+        g = topo.call_graph()
+        return g if g.number_of_edges() else None
+
+
+def _event_signals(case: Case, split: float) -> pd.DataFrame:
+    """Deploy and config events (and changes) on a service shortly before the onset, as signals."""
+    rows: list[dict[str, Any]] = []
+    ev = case.events
+    if not ev.empty:
+        near = ev[(ev["time"] >= split - 900) & (ev["time"] <= split + 300)]
+        for r in near.itertuples(index=False):
+            kind = str(r.kind)
+            if kind in ("deploy", "config", "k8s") and r.entity:
+                rows.append(dict(signal=f"event:{kind}", entity=str(r.entity), kind="event", score=20.0,
+                                 onset=float(r.time), baseline=0.0, peak=1.0, caller=None, callee=None,
+                                 service=str(r.entity)))
+    for ch in case.changes:
+        if ch.service and split - 900 <= ch.time <= split + 300:
+            rows.append(dict(signal="event:deploy", entity=ch.service, kind="event", score=20.0, onset=float(ch.time),
+                             baseline=0.0, peak=1.0, caller=None, callee=None, service=ch.service))
+    return pd.DataFrame(rows)
+
+
+def _features(signals: pd.DataFrame) -> pd.DataFrame:
+    """Return per service: compressed score per kind, ``own`` (weighted best kind) and ``onset``
+    (earliest sustained onset of a strong signal)."""
+    s = signals.copy()
+    s["kind"] = np.where(s["signal"].eq("span:edge"), "inbound", s["kind"])
+    s["f"] = _f(s["score"].to_numpy(dtype="float64"))
+    table = s.pivot_table(index="service", columns="kind", values="f", aggfunc="max").fillna(0.0)
+    for k in KIND_WEIGHT:
+        if k not in table:
+            table[k] = 0.0
+    weighted = table[list(KIND_WEIGHT)] * pd.Series(KIND_WEIGHT)
+    table["own"] = weighted.max(axis=1) + 0.05 * weighted.sum(axis=1)
+    strong = s[(s["score"] >= ONSET_Z) & s["onset"].notna()]
+    table["onset"] = strong.groupby("service")["onset"].min().reindex(table.index)
+    return table
+
+
+_INHERITABLE = ("latency", "error", "load", "other", "client_latency")
+
+
+def _root_scores(feats: pd.DataFrame, graph: nx.DiGraph | None) -> tuple[pd.Series, dict[str, str]]:
+    """Return each service's root score and, for the explained ones, the callee that explains it.
+
+    A service keeps its own kinds (saturation, inbound call latency, events) in full; its
+    inheritable kinds (latency, errors, load) lose what its most anomalous callee whose onset
+    is no later already accounts for.
+    """
+    w = pd.Series(KIND_WEIGHT)
+    own_kinds = [k for k in KIND_WEIGHT if k not in _INHERITABLE]
+    inh_kinds = [k for k in KIND_WEIGHT if k in _INHERITABLE]
+    own_part = (feats[own_kinds] * w[own_kinds]).max(axis=1)
+    inh_part = (feats[inh_kinds] * w[inh_kinds]).max(axis=1)
+    explained_by: dict[str, str] = {}
+    if graph is None:
+        return feats["own"], explained_by
+    total = feats["own"]
+    onset = feats["onset"]
+    inh_new = inh_part.copy()
+    for svc in feats.index:
+        if svc not in graph:
+            continue
+        best, who = 0.0, None
+        for c in nx.descendants(graph, svc):
+            if c not in total.index or c == svc:
+                continue
+            oc, os_ = onset.get(c), onset.get(svc)
+            if pd.notna(oc) and pd.notna(os_) and oc > os_ + ONSET_SLACK:
+                continue
+            if total[c] > best:
+                best, who = float(total[c]), c
+        if who is not None:
+            inh_new[svc] = max(0.0, inh_part[svc] - EXPLAIN * best)
+            if inh_new[svc] < inh_part[svc]:
+                explained_by[svc] = who
+    score = pd.concat([own_part, inh_new], axis=1).max(axis=1)
+    # a service whose callers are anomalous too is the likelier origin of what they show
+    bonus = pd.Series(0.0, index=feats.index)
+    for svc in feats.index:
+        if svc in graph:
+            ups = [p for p in nx.ancestors(graph, svc) if p in total.index]
+            if ups:
+                bonus[svc] = 0.1 * min(float(score[svc]), float(np.max([inh_part[p] for p in ups])))
+    return score + bonus + 0.05 * total, explained_by
+
+
+def _confidence(scores: np.ndarray) -> np.ndarray:
+    """Softmax of root scores at :data:`TEMPERATURE` (how the constant was set: see its docstring)."""
+    if not len(scores):
+        return scores
+    x = (scores - scores.max()) / TEMPERATURE
+    p = np.exp(x)
+    return p / p.sum()
+
+
+def _evidence(service: str, signals: pd.DataFrame, explained_by: str | None) -> list[Evidence]:
+    """The strongest signals of *service* (and incoming edges), in words."""
+    mine = signals[(signals["service"] == service) & (signals["score"] >= ONSET_Z)]
+    mine = mine.sort_values(["score", "onset"], ascending=[False, True]).head(5)
+    out = []
+    for r in mine.itertuples(index=False):
+        edge = (str(r.caller), str(r.callee)) if isinstance(r.caller, str) and isinstance(r.callee, str) else None
+        when = f" from {pd.Timestamp(r.onset, unit='s'):%H:%M:%S}" if pd.notna(r.onset) else ""
+        where = f" on {edge[0]} -> {edge[1]}" if edge else ""
+        text = f"{r.signal.split(':', 1)[-1]} of {r.entity}{where} moved to {r.peak:.4g} (normal {r.baseline:.4g}, z {r.score:.1f}){when}"
+        out.append(Evidence(signal=str(r.signal), entity=str(r.entity), onset=None if pd.isna(r.onset) else float(r.onset),
+                            magnitude=float(r.score), edge=edge, text=text))
+    if explained_by:
+        out.append(Evidence(signal="graph", entity=service, edge=(service, explained_by),
+                            text=f"its inherited anomaly is partly explained by {explained_by}"))
+    return out

@@ -1,0 +1,53 @@
+"""Fault-kind signatures: which kind of fault a root service's signals point to."""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+__all__ = ["fault_kind"]
+
+_RESOURCE = [
+    ("mem", re.compile(r"mem|heap|oom|swap", re.I)),
+    ("disk", re.compile(r"disk|\bio\b|diskio|fs_|syscall|read|write", re.I)),
+    ("socket", re.compile(r"socket|fd|conn|tcp", re.I)),
+    ("pool", re.compile(r"pool|thread|queue", re.I)),
+    ("loss", re.compile(r"drop|loss|retrans", re.I)),
+    ("cpu", re.compile(r"cpu|throttl", re.I)),
+]
+_CRASH = re.compile(r"restart|crash|oomkill|backoff|killing|exit", re.I)
+
+
+def fault_kind(signals: pd.DataFrame, feats: pd.Series) -> str | None:
+    """Return the fault kind (one of aisre.case.FAULT_KINDS) that *signals* of one service
+    (rows of :data:`aisre.detect.SIGNAL_COLUMNS`) and its per-kind features point to, or None.
+
+    Events first (deploy, config), then restarts (crash), then the strongest of: saturation of a
+    resource (cpu, mem, disk, socket, pool), the service's own errors (error), latency on calls
+    into it or in its own work without saturation (delay).
+    """
+    if signals.empty:
+        return None
+    ev = signals[signals["kind"] == "event"]
+    if len(ev):
+        sig = str(ev.sort_values("onset").iloc[-1]["signal"])
+        return "config" if sig.endswith("config") else "deploy"
+    strong = signals[signals["score"] >= 3.0]
+    if strong["signal"].str.contains(_CRASH).any():
+        return "crash"
+    res, err = float(feats.get("resource", 0.0)), float(feats.get("error", 0.0))
+    lat = max(float(feats.get("latency", 0.0)), float(feats.get("inbound", 0.0)))
+    if res >= max(err, lat * 0.8) and res > 0:
+        rows = signals[signals["kind"] == "resource"].sort_values("score", ascending=False)
+        top = rows["score"].max()
+        # a memory leak saturates CPU too: prefer memory when it moved nearly as much
+        near = rows[rows["score"] >= 0.5 * top]
+        names = " ".join(near["signal"].astype(str))
+        for kind, pattern in _RESOURCE:
+            if pattern.search(names):
+                return kind
+        return "cpu"
+    if err >= lat and err > 0:
+        return "error"
+    return "delay" if lat > 0 else None

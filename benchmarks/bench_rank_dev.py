@@ -1,0 +1,94 @@
+"""Development benchmark of the root-cause rankers on the shared datasets.
+
+Prints, per dataset and method: n, AC@1, AC@3, AC@5 (service level), abstentions and the median
+seconds per case. The official harness is ``aisre benchmark``; this script is for quick
+iterations while developing :mod:`aisre.rank.causal`.
+
+    .venv/bin/python benchmarks/bench_rank_dev.py [--methods aisre,nsigma] [--delay S] [DATASET...]
+
+DATASET is one of rcd, nezha-ob, nezha-tt, petshop, rcaeval (default: all that load).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from pathlib import Path
+
+from aisre.case import Case
+from aisre.rank import get_ranker
+
+SHARED = Path(os.environ.get("AISRE_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "datasets"
+
+DATASETS: dict[str, tuple[str, str, Callable[[Case], bool]]] = {
+    "rcd": ("rcd", "rcd", lambda c: True),
+    "nezha-ob": ("nezha", "nezha", lambda c: c.system == "OB"),
+    "nezha-tt": ("nezha", "nezha", lambda c: c.system == "TT"),
+    "petshop": ("petshop", "petshop", lambda c: True),
+    "rcaeval": ("rcaeval", "rcaeval", lambda c: True),
+}
+
+
+def load_cases(name: str) -> list[Case]:
+    """Return the cases of development dataset *name* through the registered loader."""
+    import aisre.datasets as ds
+
+    folder, fmt, keep = DATASETS[name]
+    return [c for c in ds.load(SHARED / folder, format=fmt) if keep(c)]
+
+
+def hit(ranking, truth: str, k: int) -> bool:
+    """True when *truth* is among the first *k* distinct entities of *ranking*."""
+    return (not ranking.abstained) and truth in ranking.entities()[:k]
+
+
+def evaluate(name: str, cases: Iterable[Case], methods: list[str], delay: float = 0.0, verbose: bool = False) -> None:
+    """Rank every case with every method and print one line per method."""
+    cases = [c for c in cases if c.truth is not None]
+    if delay:
+        cases = [replace(c, detected_at=(c.detected_at or 0.0) + delay) for c in cases]
+    for m in methods:
+        ranker = get_ranker(m)
+        acc = {1: 0, 3: 0, 5: 0}
+        secs, abst, misses = [], 0, []
+        for c in cases:
+            t = time.perf_counter()
+            r = ranker.rank(c)
+            secs.append(time.perf_counter() - t)
+            abst += r.abstained
+            for k in acc:
+                acc[k] += hit(r, c.truth.service, k)
+            if not hit(r, c.truth.service, 1):
+                misses.append((c.id, c.truth.service, c.truth.fault, r.entities()[:3]))
+        n = len(cases) or 1
+        print(f"{name:<9} {m:<7} n={len(cases):<3} AC@1={acc[1]/n:.2f} AC@3={acc[3]/n:.2f} AC@5={acc[5]/n:.2f} "
+              f"abst={abst} median={statistics.median(secs) if secs else 0:.3f}s", flush=True)
+        if verbose:
+            for miss in misses:
+                print("   miss", *miss)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Parse arguments and run the benchmark."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("datasets", nargs="*", default=list(DATASETS))
+    p.add_argument("--methods", default="aisre,nsigma")
+    p.add_argument("--delay", type=float, default=0.0)
+    p.add_argument("-v", "--verbose", action="store_true")
+    a = p.parse_args(argv)
+    for name in a.datasets:
+        try:
+            cases = load_cases(name)
+        except Exception as exc:  # a missing loader must not stop the other datasets
+            print(f"{name:<9} skipped: {exc}", file=sys.stderr)
+            continue
+        evaluate(name, cases, a.methods.split(","), a.delay, a.verbose)
+
+
+if __name__ == "__main__":
+    main()
