@@ -1,0 +1,455 @@
+"""The ``aisre`` command: a thin click layer over the public API.
+
+Output is for people by default; ``--json`` prints one JSON document on stdout. Errors print
+one line, ``aisre: error: ...``, on stderr (``--debug`` adds the traceback). Exit codes: 0 done,
+1 a verdict that needs a person, 2 blocked, 3 an error.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from aisre.errors import AisreError, UsageError
+
+__all__ = ["main"]
+
+EXIT_OK, EXIT_NEEDS_PERSON, EXIT_BLOCKED, EXIT_ERROR = 0, 1, 2, 3
+
+
+class _Exit(Exception):
+    """Carries a verdict's exit code out of a command without click printing anything."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+def _emit(ctx: click.Context, doc: Any, text: str | Callable[[], str]) -> None:
+    """Print *doc* as JSON under ``--json``, else the human *text*."""
+    if ctx.obj.get("json"):
+        click.echo(json.dumps(doc, indent=1, default=_json_default, allow_nan=False))
+    else:
+        click.echo(text() if callable(text) else text)
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "to_dict"):
+        return obj.to_dict()
+    if isinstance(obj, Path):
+        return str(obj)
+    try:
+        import numpy as np
+
+        if isinstance(obj, np.generic):
+            return obj.item()
+    except ImportError:  # pragma: no cover - numpy is a hard dependency
+        pass
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def _load_one(path: str, fmt: str | None = None) -> Any:
+    """Return the single Case at *path* (a Case folder, a dataset case, or a simulator run)."""
+    from aisre.datasets import load
+
+    cases = load(path, fmt)
+    first = next(cases, None)
+    if first is None:
+        raise UsageError(f"{path}: holds no case")
+    if next(cases, None) is not None:
+        raise UsageError(f"{path}: holds several cases; name one case folder")
+    return first
+
+
+def _load_topology(spec: str | None) -> Any:
+    if spec is None:
+        return None
+    p = Path(spec)
+    if p.suffix == ".json" and p.is_file():
+        from aisre.case import Topology
+
+        try:
+            return Topology.from_dict(json.loads(p.read_text()), path=str(p))
+        except json.JSONDecodeError as exc:
+            from aisre.errors import DataError
+
+            raise DataError(f"not valid JSON ({exc.msg})", path=p) from exc
+    from aisre.simulator import load_topology
+
+    return load_topology(spec).to_topology()
+
+
+# --------------------------------------------------------------------------- the group
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document on stdout.")
+@click.option("--debug", is_flag=True, help="Show the traceback on errors.")
+@click.version_option(package_name="aisre")
+@click.pass_context
+def cli(ctx: click.Context, as_json: bool, debug: bool) -> None:
+    """aisre: an AI SRE workbench. Triage, one timeline, causal root cause, governed remediation."""
+    ctx.ensure_object(dict)
+    ctx.obj["json"] = as_json
+    ctx.obj["debug"] = debug
+
+
+# --------------------------------------------------------------------------- demo
+
+
+@cli.command()
+@click.option("--scenario", default="checkout-cpu", show_default=True, help="A built-in simulator scenario.")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Report folder (default ./reports/<incident-id>/).")
+@click.pass_context
+def demo(ctx: click.Context, scenario: str, out: str | None) -> None:
+    """Run the main job end to end on a built-in scenario and print the report's path."""
+    from aisre.demo import run_demo
+
+    result = run_demo(scenario, out=out)
+    _emit(ctx, result.to_dict(), result.summary)
+
+
+# --------------------------------------------------------------------------- simulate
+
+
+@cli.command()
+@click.option("--topology", "topology", required=True, help="online-boutique, sock-shop, train-ticket, random:N or a YAML/JSON file.")
+@click.option("--fault", "faults", multiple=True, metavar="KIND:TARGET[@START][+DURATION][*INTENSITY]", help="A fault to inject (repeatable).")
+@click.option("--duration", type=float, default=600.0, show_default=True, help="Simulated seconds.")
+@click.option("--rate", type=float, default=50.0, show_default=True, help="Requests per second at the entry points.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["case", "rcaeval"]), default="case", show_default=True)
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.pass_context
+def simulate(ctx: click.Context, topology: str, faults: Sequence[str], duration: float, rate: float, seed: int, fmt: str, out: str) -> None:
+    """Run a fault-injection experiment on the simulator; no --fault is normal operation."""
+    from aisre.case import save_case
+    from aisre.simulator import export_rcaeval, simulate as run
+
+    if duration <= 0 or rate <= 0:
+        raise UsageError("--duration and --rate must be positive")
+    case = run(topology, list(faults), duration=duration, rate=rate, seed=seed)
+    path = export_rcaeval(case, out) if fmt == "rcaeval" else save_case(case, out)
+    doc = {"path": str(path), "case": case.id, "truth": case.truth.to_dict() if case.truth else None,
+           "metrics": len(case.metrics), "logs": len(case.logs), "spans": len(case.spans),
+           "events": len(case.events), "alerts": len(case.alerts)}
+    _emit(ctx, doc, lambda: f"wrote {path}\n{case!r}")
+
+
+# --------------------------------------------------------------------------- load
+
+
+@cli.command()
+@click.argument("path", type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(["case", "rcaeval", "rcd", "nezha", "petshop"]), default=None, help="The layout (detected when absent).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Where to write Case folders.")
+@click.pass_context
+def load(ctx: click.Context, path: str, fmt: str | None, out: str) -> None:
+    """Convert a dataset to Case folders; a bad case is reported and the rest go on."""
+    from aisre.datasets.batch import convert
+
+    written, failures = convert(path, out, fmt)
+    doc = {"written": [str(w) for w in written], "failures": [f.to_dict() for f in failures]}
+    _emit(ctx, doc, lambda: "\n".join([f"wrote {len(written)} cases to {out}"]
+                                      + [f"failed: {f.path}: {f.message}" for f in failures]))
+    if failures and not written:
+        raise _Exit(EXIT_ERROR)
+
+
+# --------------------------------------------------------------------------- investigate
+
+
+@cli.command()
+@click.argument("path", type=click.Path())
+@click.option("--method", default="aisre", show_default=True, help="A ranker from the registry.")
+@click.option("--topology", default=None, help="A topology for cases that have none (built-in name or JSON file).")
+@click.option("--top", "top", type=int, default=5, show_default=True)
+@click.pass_context
+def investigate(ctx: click.Context, path: str, method: str, topology: str | None, top: int) -> None:
+    """Rank root causes of one case, with the evidence in words."""
+    from aisre.rank import get_ranker
+
+    case = _load_one(path)
+    if topology and case.topology is None:
+        case.topology = _load_topology(topology)
+    ranking = get_ranker(method).rank(case)
+    ranking.hypotheses = ranking.hypotheses[:top]
+    _emit(ctx, {"case": case.id, "ranking": ranking.to_dict()}, lambda: _explain(case, ranking))
+
+
+def _explain(case: Any, ranking: Any) -> str:
+    lines = [f"case {case.id} ({case.system or 'unknown system'})", str(ranking)]
+    for i, h in enumerate(ranking.hypotheses, 1):
+        lines.append(f"\n#{i} {h.entity}" + (f" ({h.fault})" if h.fault else "") + f", confidence {h.confidence:.2f}")
+        lines.extend(f"   - {e.text or e.signal}" for e in h.evidence[:6])
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- timeline and triage
+
+
+@cli.command()
+@click.argument("path", type=click.Path())
+@click.pass_context
+def timeline(ctx: click.Context, path: str) -> None:
+    """Print the unified timeline of one case."""
+    from aisre.timeline import timeline as build
+
+    tl = build(_load_one(path))
+    _emit(ctx, tl.to_dict(), lambda: str(tl))
+
+
+@cli.command()
+@click.argument("alerts", nargs=-1, required=True, type=click.Path())
+@click.option("--topology", default=None, help="A topology (built-in name or JSON file) for grouping.")
+@click.pass_context
+def triage(ctx: click.Context, alerts: Sequence[str], topology: str | None) -> None:
+    """Turn Alertmanager webhook payloads into incidents."""
+    from aisre.datasets.ingest import parse_alertmanager
+    from aisre.triage import triage as run
+
+    parsed = [a for path in alerts for a in parse_alertmanager(Path(path))]
+    result = run(parsed, _load_topology(topology))
+    _emit(ctx, result.to_dict(), lambda: str(result))
+
+
+# --------------------------------------------------------------------------- remediation
+
+
+@cli.command()
+@click.argument("path", type=click.Path())
+@click.option("--policy", type=click.Path(dir_okay=False), default=None, help="A Cedar policy file.")
+@click.option("--env", default="production", show_default=True)
+@click.option("--method", default="aisre", show_default=True)
+@click.pass_context
+def plan(ctx: click.Context, path: str, policy: str | None, env: str, method: str) -> None:
+    """Propose a remediation plan with the policy decision per step."""
+    from aisre.rank import get_ranker
+    from aisre.remediate import plan as make_plan, plan_to_json
+
+    case = _load_one(path)
+    result = make_plan(case, get_ranker(method).rank(case), policy=policy, env=env)
+    _emit(ctx, plan_to_json(result), lambda: str(result))
+
+
+@cli.command()
+@click.argument("path", type=click.Path())
+@click.option("--executor", type=click.Choice(["dry-run", "simulator", "kubernetes"]), default="dry-run", show_default=True)
+@click.option("--context", "context_name", default=None, help="The kubernetes context (required to execute on kubernetes).")
+@click.option("--execute", is_flag=True, help="Really carry out allowed steps (default: dry run).")
+@click.option("--approve", "approve_step", default=None, metavar="STEP", help="Approve a step that waits for a person.")
+@click.option("--by", "approver", default=None, help="Who approves (with --approve).")
+@click.option("--policy", type=click.Path(dir_okay=False), default=None)
+@click.option("--env", default="production", show_default=True)
+@click.pass_context
+def remediate(ctx: click.Context, path: str, executor: str, context_name: str | None, execute: bool,
+              approve_step: str | None, approver: str | None, policy: str | None, env: str) -> None:
+    """Execute what policy allows; steps that need a person wait for --approve."""
+    from aisre.remediate import run_cli_remediation
+
+    if approve_step and not approver:
+        raise UsageError("--approve needs --by NAME")
+    doc, text, waiting = run_cli_remediation(
+        _load_one(path), executor=executor, context=context_name, execute=execute,
+        approve=approve_step, by=approver, policy=policy, env=env)
+    _emit(ctx, doc, text)
+    if waiting:
+        raise _Exit(EXIT_NEEDS_PERSON)
+
+
+@cli.group()
+def audit() -> None:
+    """The tamper-evident audit log."""
+
+
+@audit.command("verify")
+@click.pass_context
+def audit_verify(ctx: click.Context) -> None:
+    """Check the hash chain; exit 1 and name the record on tampering."""
+    from aisre.remediate.audit import verify
+
+    problems = verify()
+    _emit(ctx, {"ok": not problems, "problems": [str(p) for p in problems]},
+          lambda: "audit log intact" if not problems else "\n".join(str(p) for p in problems))
+    if problems:
+        raise _Exit(EXIT_NEEDS_PERSON)
+
+
+@audit.command("show")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.pass_context
+def audit_show(ctx: click.Context, limit: int) -> None:
+    """List the latest audit records."""
+    from aisre.remediate.audit import records
+
+    rows = [r.to_dict() if hasattr(r, "to_dict") else r for r in records(limit=limit)]
+    _emit(ctx, {"records": rows}, lambda: "\n".join(json.dumps(r, default=str) for r in rows) or "no records")
+
+
+# --------------------------------------------------------------------------- gate and memory (issues 8, 9)
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--repo", type=click.Path(), default=None)
+@click.option("--base", default=None)
+@click.option("--head", default=None)
+@click.option("--owners", type=click.Path(dir_okay=False), default=None)
+@click.option("--markdown", is_flag=True)
+@click.pass_context
+def gate(ctx: click.Context, repo: str | None, base: str | None, head: str | None, owners: str | None, markdown: bool) -> None:
+    """Score a change's risk before it deploys (allow 0, canary/approval 1, block 2)."""
+    if ctx.invoked_subcommand is None:
+        raise UsageError("aisre gate is not built yet (issue 8)")
+
+
+@gate.command("train")
+def gate_train() -> None:
+    """Fit the change-risk model."""
+    raise UsageError("aisre gate train is not built yet (issue 8)")
+
+
+@gate.command("evaluate")
+def gate_evaluate() -> None:
+    """Measure the change-risk model on later, unseen changes."""
+    raise UsageError("aisre gate evaluate is not built yet (issue 8)")
+
+
+@cli.group()
+def memory() -> None:
+    """Incident memory: search, confirm, correct, export, import."""
+
+
+for _name in ("search", "confirm", "correct", "export", "import"):
+
+    def _memory_stub(_n: str = _name) -> None:
+        raise UsageError(f"aisre memory {_n} is not built yet (issue 9)")
+
+    memory.command(_name, help=f"Memory {_name} (issue 9).")(_memory_stub)
+
+
+# --------------------------------------------------------------------------- postmortem
+
+
+@cli.command()
+@click.argument("path", required=False, type=click.Path())
+@click.option("--since", default=None, help="Write postmortems for every incident closed since TIME (issue 10).")
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Report folder (default ./reports/<incident-id>/).")
+@click.pass_context
+def postmortem(ctx: click.Context, path: str | None, since: str | None, out: str | None) -> None:
+    """Write the postmortem (.ipynb, .html, .md) for one case."""
+    from aisre.report import write_postmortem
+
+    if since is not None:
+        raise UsageError("--since needs the incident store (issue 10); pass a case PATH")
+    if path is None:
+        raise UsageError("give a case PATH")
+    report = write_postmortem(path, out=out)
+    _emit(ctx, report.to_dict(), lambda: f"wrote {report.html}")
+
+
+# --------------------------------------------------------------------------- benchmark
+
+
+class _DefaultRca(click.Group):
+    """``aisre benchmark PATH...`` means ``aisre benchmark rca PATH...``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["rca", *args]
+        return super().parse_args(ctx, args)
+
+
+@cli.group(cls=_DefaultRca)
+def benchmark() -> None:
+    """Accuracy and time per case (rca), and the other harnesses."""
+
+
+@benchmark.command("rca")
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--methods", default="aisre,nsigma,baro", show_default=True, help="Comma-separated rankers.")
+@click.option("--delay", type=float, default=0.0, show_default=True, help="Shift the detection time by S seconds.")
+@click.option("--topology", default=None, help="A topology for cases that have none.")
+@click.option("--workers", type=int, default=1, show_default=True)
+@click.option("--scheduler", default=None, help="A dask.distributed scheduler address.")
+@click.option("--baseline", type=click.Path(dir_okay=False), default=None, help="Exit 1 on a drop against this earlier --json result.")
+@click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None, help="Write the result here.")
+@click.pass_context
+def benchmark_rca(ctx: click.Context, paths: Sequence[str], methods: str, delay: float, topology: str | None,
+                  workers: int, scheduler: str | None, baseline: str | None, json_file: str | None) -> None:
+    """Root-cause accuracy (AC@1/3/5, Avg@5) and time per case, per dataset and method."""
+    from aisre.bench.rca import compare, run_benchmark
+
+    result = run_benchmark(list(paths), [m.strip() for m in methods.split(",") if m.strip()], delay=delay,
+                           topology=topology, workers=workers, scheduler=scheduler,
+                           progress=sys.stderr.isatty())
+    doc = result.to_dict()
+    if json_file:
+        Path(json_file).write_text(json.dumps(doc, indent=1, allow_nan=False, default=_json_default))
+    _emit(ctx, doc, lambda: str(result))
+    if baseline and compare(result, json.loads(Path(baseline).read_text())):
+        raise _Exit(EXIT_NEEDS_PERSON)
+
+
+@benchmark.command("triage")
+@click.option("--quick", is_flag=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None)
+@click.pass_context
+def benchmark_triage(ctx: click.Context, quick: bool, seed: int, json_file: str | None) -> None:
+    """Alert reduction and grouping precision/recall on simulator alert storms."""
+    from aisre.bench.triage import run_triage_benchmark
+
+    doc = run_triage_benchmark(quick=quick, seed=seed)
+    if json_file:
+        Path(json_file).write_text(json.dumps(doc, indent=1, default=_json_default))
+    _emit(ctx, doc, lambda: "\n".join(f"{k:>18}: {v}" for k, v in doc.items()))
+
+
+for _name, _issue in (("memory", 9), ("gate", 8), ("scorecard", 11)):
+
+    def _bench_stub(quick: bool, json_file: str | None, _n: str = _name, _i: int = _issue) -> None:
+        raise UsageError(f"aisre benchmark {_n} is not built yet (issue {_i})")
+
+    click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None)(_bench_stub)
+    benchmark.command(_name, help=f"The {_name} harness (issue {_issue}).")(click.option("--quick", is_flag=True)(_bench_stub))
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return its exit code (0, 1, 2 or 3)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    try:
+        cli.main(args=args, prog_name="aisre", standalone_mode=False)
+    except _Exit as verdict:
+        return verdict.code
+    except click.exceptions.Exit as done:  # --help, --version
+        return int(done.exit_code or 0)
+    except click.Abort:
+        click.echo("aisre: error: aborted", err=True)
+        return EXIT_ERROR
+    except click.ClickException as exc:
+        click.echo(f"aisre: error: {exc.format_message()}", err=True)
+        return EXIT_ERROR
+    except AisreError as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"aisre: error: {exc}", err=True)
+        return EXIT_ERROR
+    except (OSError, MemoryError) as exc:
+        if debug:
+            traceback.print_exc()
+        click.echo(f"aisre: error: {exc}", err=True)
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,77 @@
+"""The command line: one-line errors with exit 3, --debug adds the traceback, --json is JSON."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from aisre.cli import main
+
+
+def _run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(list(args))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_bad_path_is_one_line_exit_3(capsys, tmp_path):
+    """A path that does not exist gives one error line naming it, and exit code 3."""
+    code, out, err = _run(capsys, "investigate", str(tmp_path / "nope"))
+    assert code == 3
+    assert err.startswith("aisre: error: ") and str(tmp_path / "nope") in err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_debug_adds_the_traceback(capsys, tmp_path):
+    """--debug prints the traceback before the one-line error."""
+    code, _, err = _run(capsys, "--debug", "investigate", str(tmp_path / "nope"))
+    assert code == 3 and "Traceback" in err and err.rstrip().splitlines()[-1].startswith("aisre: error: ")
+
+
+def test_bad_option_is_exit_3(capsys):
+    """An unknown option is a usage error: one line, exit 3."""
+    code, _, err = _run(capsys, "simulate", "--no-such-option")
+    assert code == 3 and err.startswith("aisre: error: ") and "--no-such-option" in err
+
+
+def test_unknown_method_lists_known(capsys, tmp_path):
+    """An unknown ranker names the known ones."""
+    from aisre.case import Case, save_case
+
+    save_case(Case(id="c"), tmp_path / "c")
+    code, _, err = _run(capsys, "investigate", str(tmp_path / "c"), "--method", "oracle")
+    assert code == 3 and "unknown method 'oracle'" in err and "aisre" in err
+
+
+def test_layout_detection_lists_layouts_tried(capsys, tmp_path):
+    """A folder of no known layout names the layouts tried."""
+    (tmp_path / "x.txt").write_text("hello")
+    code, _, err = _run(capsys, "load", str(tmp_path), "--out", str(tmp_path / "out"))
+    assert code == 3 and "matches no known layout; tried: " in err and "case" in err
+
+
+def test_help_and_version(capsys):
+    """--help lists every command of DESIGN.md; --version prints the version; both exit 0."""
+    code, out, _ = _run(capsys, "--help")
+    assert code == 0
+    for command in ("demo", "simulate", "load", "investigate", "timeline", "triage", "plan", "remediate",
+                    "audit", "gate", "memory", "postmortem", "benchmark"):
+        assert command in out
+    code, out, _ = _run(capsys, "--version")
+    assert code == 0 and "0.1.0" in out
+
+
+def test_not_built_yet_is_honest(capsys):
+    """A command whose issue is not done says so in one line, exit 3."""
+    code, _, err = _run(capsys, "memory", "search")
+    assert code == 3 and "not built yet" in err
+
+
+def test_console_script_exit_code(tmp_path):
+    """The installed console script returns the same exit code through the process."""
+    result = subprocess.run([sys.executable, "-m", "aisre.cli", "investigate", str(tmp_path / "missing")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 3 and result.stderr.startswith("aisre: error:")
