@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from aisre.datasets import case_folder as _case_folder  # noqa: F401  (registers "case")
 from aisre.datasets import rcd as _rcd  # noqa: F401  (registers "rcd")
+from aisre.datasets import petshop as _petshop  # noqa: F401  (registers "petshop")
 from aisre.datasets.registry import Loader, detect, formats, get, load, register
 
 __all__ = ["Loader", "detect", "formats", "get", "load", "register"]
