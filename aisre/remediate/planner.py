@@ -1,0 +1,257 @@
+"""The planner: ranked hypotheses in, an ordered remediation plan out, each step with its reason.
+
+For each of the top hypotheses, the fault kind picks the remedies (:data:`PLAYBOOK`): first the
+remedies that address that fault directly, in the playbook's order (a bad deploy is rolled back
+before anything else), then the alternatives, preferring reversible actions with a small blast
+radius. Remedies whose preconditions fail are left out, and the plan's notes say why. Every step
+then gets the policy's decision for carrying it out now (assuming its dry run passes).
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aisre.case import Case, Decision, Plan, Ranking, Step
+from aisre.remediate.actions import get_action, resolve_target
+from aisre.remediate.audit import AuditLog
+from aisre.remediate.policy import Policy, build_request, load_policy
+
+__all__ = [
+    "PLAYBOOK",
+    "PlanStep",
+    "RemediationPlan",
+    "decide",
+    "plan",
+    "plan_to_json",
+    "step_to_json",
+]
+
+PLAYBOOK: dict[str | None, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "deploy": (("rollback",), ("toggle_flag", "shift_traffic", "restart")),
+    "config": (("rollback",), ("toggle_flag", "restart")),
+    "cpu": (("scale",), ("rate_limit", "restart", "rollback")),
+    "mem": (("scale", "restart"), ("rate_limit", "rollback")),
+    "pool": (("scale", "restart"), ("rate_limit", "rollback")),
+    "socket": (("scale", "restart"), ("rate_limit", "rollback")),
+    "disk": (("scale", "restart"), ("rollback",)),
+    "crash": (("restart",), ("scale", "shift_traffic", "rollback")),
+    "delay": (("shift_traffic",), ("scale", "restart", "rate_limit", "rollback")),
+    "loss": (("shift_traffic",), ("restart", "scale", "rollback")),
+    "error": (("toggle_flag", "rollback"), ("shift_traffic", "restart")),
+    "neighbour": (("shift_traffic", "restart"), ("scale",)),
+    None: (("rollback",), ("scale", "restart", "shift_traffic")),
+}
+"""Fault kind -> (direct remedies in order, alternatives); ``None`` when the fault is unknown."""
+
+HORIZON = 3600.0
+"""Seconds over which executed actions count towards the per-service rate limit."""
+
+
+@dataclass
+class PlanStep(Step):
+    """A :class:`~aisre.case.Step` that also keeps the hypothesis' rank, fault and confidence."""
+
+    rank: int = 0
+    fault: str | None = None
+    confidence: float = 0.0
+
+
+@dataclass
+class RemediationPlan(Plan):
+    """A :class:`~aisre.case.Plan` with the environment, the policy used and the planner's notes."""
+
+    env: str = "production"
+    policy: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        head = f"plan for {self.case_id} in {self.env}" + (" (dry run)" if self.dry_run else "") + f", policy {self.policy}"
+        lines = [head]
+        if not self.steps:
+            lines.append("  no step proposed")
+        for s in self.steps:
+            d = s.decision
+            verdict = d.decision if d else "undecided"
+            lines.append(f"  {s.id:<4} {s.action.name:<13} {s.action.target:<24} {verdict:<15} {', '.join(d.policies) if d else ''}")
+            lines.append(f"       why: {s.rationale}")
+            if d and d.reasons:
+                lines.append(f"       policy: {'; '.join(d.reasons)}")
+            lines.append(f"       undo: {s.action.inverse or 'cannot be undone'}")
+        lines.extend(f"  note: {n}" for n in self.notes)
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        colour = {"allow": "#1a7f37", "deny": "#cf222e", "needs_approval": "#9a6700"}
+        rows = []
+        for s in self.steps:
+            d = s.decision
+            verdict = d.decision if d else "undecided"
+            rows.append(
+                "<tr>"
+                f"<td>{html.escape(s.id)}</td><td>{html.escape(s.action.name)}</td><td>{html.escape(s.action.target)}</td>"
+                f"<td style='color:{colour.get(verdict, '#57606a')}'><b>{html.escape(verdict)}</b></td>"
+                f"<td>{html.escape(', '.join(d.policies) if d else '')}</td>"
+                f"<td>{html.escape('; '.join(d.reasons) if d else '')}</td>"
+                f"<td>{s.action.blast_radius}</td><td>{html.escape(s.action.inverse or 'irreversible')}</td>"
+                f"<td>{html.escape(s.rationale)}</td></tr>"
+            )
+        notes = "".join(f"<li>{html.escape(n)}</li>" for n in self.notes)
+        return (
+            f"<p><b>plan for {html.escape(self.case_id)}</b> in {html.escape(self.env)}"
+            f"{' (dry run)' if self.dry_run else ''}, policy {html.escape(self.policy)}</p>"
+            "<table><thead><tr><th>step</th><th>action</th><th>target</th><th>decision</th><th>policies</th>"
+            "<th>reasons</th><th>blast radius</th><th>undo</th><th>why</th></tr></thead><tbody>"
+            + "".join(rows)
+            + "</tbody></table>"
+            + (f"<ul>{notes}</ul>" if notes else "")
+        )
+
+
+def _rationale(rank: int, h_entity: str, fault: str | None, conf: float, name: str, direct: bool, action: Any) -> str:
+    spec = get_action(name)
+    role = f"the first remedy for {fault}" if direct and fault else ("a remedy for an unknown fault" if not fault else f"an alternative for {fault}")
+    deps = len(action.params.get("affected", [])) - 1
+    risk = "reversible" if action.reversible else "irreversible"
+    return (
+        f"{h_entity} is suspect #{rank} ({fault or 'fault unknown'}, confidence {conf:.2f}); "
+        f"{spec.summary} is {role}: {spec.effect}; {risk}, blast radius {action.blast_radius}"
+        f" ({deps} dependent{'s' if deps != 1 else ''})"
+    )
+
+
+def plan(
+    case: Case,
+    ranking: Ranking,
+    *,
+    policy: Policy | str | None = None,
+    env: str = "production",
+    now: float | None = None,
+    top: int = 3,
+    per_hypothesis: int = 3,
+    audit: AuditLog | None = None,
+    actor: str = "aisre",
+) -> RemediationPlan:
+    """Return the remediation plan for *case* from *ranking*, each step decided by *policy*.
+
+    *policy* is a :class:`Policy`, a policy file path, or ``None`` for the policy in force
+    (:func:`~aisre.remediate.policy.load_policy`). Decisions are for carrying a step out at *now*
+    (default: the current time) in *env*, assuming its dry run passes; the rate limits count the
+    actions *audit* (default: the store's audit log) recorded in the hour before *now*. At most
+    *per_hypothesis* steps are proposed for each of the *top* hypotheses.
+
+    Raises:
+        PolicyError: when the policy cannot be loaded.
+        StoreError: when the audit log cannot be read.
+    """
+    pol = policy if isinstance(policy, Policy) else load_policy(policy)
+    when = time.time() if now is None else float(now)
+    out = RemediationPlan(case_id=case.id, steps=[], dry_run=True, env=env, policy=pol.source)
+    if ranking.abstained or not ranking.hypotheses:
+        out.notes.append(f"the ranker {ranking.method} abstained ({ranking.reason or 'no hypothesis'}): nothing to remediate")
+        return out
+    seen: set[tuple[str, str]] = set()
+    rank = 0
+    for h in ranking.hypotheses:
+        if rank >= top:
+            break
+        rank += 1
+        target = resolve_target(case, h.entity)
+        fault = h.fault if h.fault in PLAYBOOK else None
+        direct, alternatives = PLAYBOOK[fault]
+        candidates: list[tuple[bool, Any]] = []
+        for names, is_direct in ((direct, True), (alternatives, False)):
+            group = []
+            for name in names:
+                spec = get_action(name)
+                why_not = spec.applies(case, target)
+                if why_not is not None:
+                    if is_direct:
+                        out.notes.append(f"{name} not proposed for {h.entity}: {why_not}")
+                    continue
+                group.append(spec.build(case, target))
+            if not is_direct:
+                group.sort(key=lambda a: (not a.reversible, a.blast_radius))
+            candidates.extend((is_direct, a) for a in group)
+        taken = 0
+        for is_direct, action in candidates:
+            key = (action.name, action.target)
+            if key in seen or taken >= per_hypothesis:
+                continue
+            seen.add(key)
+            taken += 1
+            out.steps.append(
+                PlanStep(
+                    id=f"s{len(out.steps) + 1}",
+                    action=action,
+                    rationale=_rationale(rank, h.entity, h.fault, h.confidence, action.name, is_direct, action),
+                    hypothesis=h.entity,
+                    rank=rank,
+                    fault=h.fault,
+                    confidence=float(h.confidence),
+                )
+            )
+    log = audit if audit is not None else AuditLog()
+    for step in out.steps:
+        step.decision = decide(case, step, pol, env=env, now=when, dry_run=False, dry_run_passed=True, audit=log, actor=actor)
+    return out
+
+
+def decide(
+    case: Case,
+    step: Step,
+    policy: Policy,
+    *,
+    env: str,
+    now: float,
+    dry_run: bool,
+    dry_run_passed: bool = False,
+    approved: bool = False,
+    audit: AuditLog,
+    actor: str = "aisre",
+) -> Decision:
+    """Return policy's decision on *step* at *now*, counting recent actions from *audit*.
+
+    Raises:
+        StoreError: when the audit log cannot be read.
+    """
+    req = build_request(case, step, env=env, now=now, dry_run=dry_run, dry_run_passed=dry_run_passed, approved=approved, actor=actor)
+    recent = audit.executed_count(req.service, since=now - HORIZON, until=now)
+    return policy.decide(req.with_context(recent_actions=recent))
+
+
+def step_to_json(step: Step) -> dict[str, Any]:
+    """Return the JSON contract for one step (``id``, ``action``, ``target``, ``decision``,
+    ``policies``, ``reasons``, ``inverse`` and the details)."""
+    d = step.decision
+    return {
+        "id": step.id,
+        "action": step.action.name,
+        "target": step.action.target,
+        "decision": d.decision if d else None,
+        "policies": list(d.policies) if d else [],
+        "reasons": list(d.reasons) if d else [],
+        "inverse": step.action.inverse,
+        "reversible": step.action.reversible,
+        "blast_radius": step.action.blast_radius,
+        "params": step.action.params,
+        "expected_effect": step.action.expected_effect,
+        "hypothesis": step.hypothesis,
+        "rationale": step.rationale,
+    }
+
+
+def plan_to_json(plan: Plan) -> dict[str, Any]:
+    """Return the JSON document ``aisre plan --json`` prints: ``{"case_id", "env", "policy",
+    "notes", "steps": [...]}`` with :func:`step_to_json` for each step."""
+    return {
+        "case_id": plan.case_id,
+        "env": getattr(plan, "env", None),
+        "policy": getattr(plan, "policy", None),
+        "dry_run": plan.dry_run,
+        "notes": list(getattr(plan, "notes", [])),
+        "steps": [step_to_json(s) for s in plan.steps],
+    }
+
