@@ -298,8 +298,30 @@ def _rate_pre(case: Case, t: Target) -> str | None:
     return _is_workload(case, t)
 
 
+_RATE_METRIC = re.compile(r"(^|_)(rps|qps|requests?|request_rate|throughput)($|_)", re.IGNORECASE)
+
+
+def _observed_rps(case: Case, service: str) -> float | None:
+    """Return the service's median request rate in the case, when a rate metric is there."""
+    m = case.metrics
+    if m.empty:
+        return None
+    rows = m[(m["entity"].astype(str) == service) & m["metric"].astype(str).str.contains(_RATE_METRIC)]
+    if rows.empty:
+        return None
+    value = float(rows["value"].median())
+    return value if math.isfinite(value) and value > 0 else None
+
+
 def _rate_params(case: Case, t: Target) -> dict[str, Any]:
-    return {"service": t.service, "fraction": 0.8, "callers": case.topology.callers(t.service) if case.topology else []}
+    fraction = 0.8
+    rps = _observed_rps(case, t.service)
+    return {
+        "service": t.service,
+        "fraction": fraction,
+        "rps": max(1, int(rps * fraction)) if rps is not None else None,
+        "callers": case.topology.callers(t.service) if case.topology else [],
+    }
 
 
 _BUILTINS: tuple[ActionSpec, ...] = (

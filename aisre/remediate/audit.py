@@ -317,13 +317,19 @@ class AuditLog:
     def executed_count(self, service: str, *, since: float, until: float | None = None) -> int:
         """Return how many real (not dry-run) actions on *service* started in ``[since, until]``.
 
-        An action counts from its ``start`` record, so one that crashed or failed still counts.
+        An action counts from its ``start`` record, so one that crashed or failed still counts;
+        only a start whose ``finish`` says the executor changed nothing does not.
         """
-        recs = self.records(kind="start", since=since)
+        recs = self.records(kind=("start", "finish"), since=since)
+        unchanged = {r.ref for r in recs if r.kind == "finish" and r.result == "nothing changed"}
         return sum(
             1
             for r in recs
-            if (r.params or {}).get("service", r.target) == service and not r.dry_run and (until is None or r.time <= until)
+            if r.kind == "start"
+            and r.seq not in unchanged
+            and (r.params or {}).get("service", r.target) == service
+            and not r.dry_run
+            and (until is None or r.time <= until)
         )
 
     # ------------------------------------------------------------------ verifying

@@ -1,0 +1,305 @@
+"""Carrying a plan out: approvals, policy at execution time, dry run first, everything audited.
+
+:func:`remediate` walks the plan's steps in order. For each step it asks policy whether a dry run
+may happen, dry-runs it through the executor, asks policy again whether the real change may
+happen *now* (so a freeze that began after planning still denies, and a rate limit counts the
+actions taken meanwhile), and only then, when allowed, records a ``start``, calls the executor
+and records a ``finish``. A denied step never reaches the executor; a step that needs approval
+waits until :func:`approve` records who approved it. A run that died between ``start`` and
+``finish`` leaves a pending record that the next run closes (:func:`reconcile`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aisre.case import Case, Decision, Outcome, Plan, Step
+from aisre.errors import AisreError, UsageError
+from aisre.remediate.audit import AuditLog, AuditRecord
+from aisre.remediate.executors import Executor
+from aisre.remediate.planner import decide, step_to_json
+from aisre.remediate.policy import Policy, load_policy
+
+__all__ = [
+    "APPROVAL_TTL",
+    "STATUSES",
+    "StepOutcome",
+    "approve",
+    "reconcile",
+    "remediate",
+    "remediation_to_json",
+]
+
+APPROVAL_TTL = 4 * 3600.0
+"""Seconds an approval stays valid; it is also used up by the step's next real execution."""
+
+STATUSES = ("executed", "failed", "dry-run", "denied", "waiting", "skipped")
+"""What became of a step: carried out, tried and failed, only dry-run, denied by policy, waiting
+for approval, or skipped (the run's action budget was spent)."""
+
+
+@dataclass
+class StepOutcome(Outcome):
+    """An :class:`~aisre.case.Outcome` plus the step's status and the decision it ran under."""
+
+    status: str = ""
+    action: str = ""
+    target: str = ""
+    decision: Decision | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        d = super().to_dict()
+        d["decision"] = self.decision.to_dict() if self.decision else None
+        return d
+
+
+def _env_of(plan: Plan, env: str | None) -> str:
+    return env or getattr(plan, "env", None) or "production"
+
+
+def _find(plan: Plan, step_id: str) -> Step:
+    for s in plan.steps:
+        if s.id == step_id:
+            return s
+    raise UsageError(f"plan for {plan.case_id} has no step {step_id!r}; its steps: {', '.join(s.id for s in plan.steps) or 'none'}")
+
+
+def approve(
+    plan: Plan,
+    step_id: str,
+    by: str,
+    *,
+    audit: AuditLog | None = None,
+    now: float | None = None,
+    note: str = "",
+) -> AuditRecord:
+    """Record that *by* approved step *step_id* of *plan*, and return the audit record.
+
+    The approval names the step's action and target, so it does not carry over to a different
+    step that happens to get the same id in a later plan. Policy still decides at execution
+    time; approval only satisfies the rules written ``unless { context.approved }``.
+
+    Raises:
+        UsageError: for an unknown step or an empty approver name.
+        StoreError: when the audit log cannot be written.
+    """
+    if not by or not str(by).strip():
+        raise UsageError("an approval needs the approver's name (--by NAME)")
+    step = _find(plan, step_id)
+    log = audit if audit is not None else AuditLog()
+    return log.log(
+        "approval",
+        time=now,
+        actor=str(by),
+        case_id=plan.case_id,
+        step_id=step.id,
+        action=step.action.name,
+        target=step.action.target,
+        params=step.action.params,
+        hypothesis=step.hypothesis,
+        approval={"by": str(by), "note": note},
+        inverse=step.action.inverse,
+        result="approved",
+    )
+
+
+def _approval_for(records: Sequence[AuditRecord], plan: Plan, step: Step, now: float) -> AuditRecord | None:
+    """Return the approval in force for *step*: same case, step, action and target, recent, and
+    not yet used by a real execution of that step."""
+    found = None
+    for r in records:
+        if r.case_id != plan.case_id or r.step_id != step.id:
+            continue
+        if r.kind == "approval" and r.action == step.action.name and r.target == step.action.target:
+            found = r if now - APPROVAL_TTL <= r.time <= now + 1e-6 else found
+        elif r.kind == "start" and found is not None and (r.seq or 0) > (found.seq or 0):
+            found = None
+    return found
+
+
+def reconcile(*, audit: AuditLog | None = None, now: float | None = None) -> list[AuditRecord]:
+    """Close every ``start`` record no run finished (a crash between start and finish) with a
+    ``reconcile`` record of result ``interrupted``; return the records written.
+
+    Raises:
+        StoreError: when the audit log cannot be read or written.
+    """
+    log = audit if audit is not None else AuditLog()
+    out = []
+    for rec in log.pending():
+        out.append(
+            log.log(
+                "reconcile",
+                time=now,
+                actor="aisre",
+                case_id=rec.case_id,
+                step_id=rec.step_id,
+                action=rec.action,
+                target=rec.target,
+                params=rec.params,
+                hypothesis=rec.hypothesis,
+                decision=rec.decision,
+                policies=rec.policies,
+                reasons=rec.reasons,
+                dry_run=False,
+                before=rec.before,
+                result="interrupted",
+                message=f"the run that started record {rec.seq} ended before recording its result; check {rec.target}'s state",
+                inverse=rec.inverse,
+                ref=rec.seq,
+            )
+        )
+    return out
+
+
+def _call(executor: Executor, step: Step, dry_run: bool) -> Outcome:
+    try:
+        out = executor.execute(step, dry_run=dry_run)
+    except AisreError as exc:
+        return Outcome(step.id, executed=False, ok=False, dry_run=dry_run, message=str(exc))
+    except Exception as exc:  # a third-party executor's bug must not lose the audit trail
+        return Outcome(step.id, executed=False, ok=False, dry_run=dry_run, message=f"{type(exc).__name__}: {exc}")
+    if not isinstance(out, Outcome):
+        return Outcome(step.id, executed=False, ok=False, dry_run=dry_run, message=f"executor returned {type(out).__name__}, not an Outcome")
+    return out
+
+
+def remediate(
+    case: Case,
+    plan: Plan,
+    *,
+    executor: Executor,
+    execute: bool = False,
+    actor: str = "aisre",
+    approvals: Mapping[str, str] | None = None,
+    policy: Policy | str | None = None,
+    env: str | None = None,
+    now: float | None = None,
+    audit: AuditLog | None = None,
+    max_actions: int | None = 1,
+) -> list[StepOutcome]:
+    """Carry out what policy allows of *plan* and return one :class:`StepOutcome` per step.
+
+    Without *execute* every step is only dry-run (still decided and audited). With *execute*, an
+    allowed step whose dry run passed is carried out; at most *max_actions* real changes are made
+    in one run (default 1: change one thing, observe, then run again; ``None`` for no limit), the
+    rest are ``skipped``. *approvals* maps step ids to approver names and is recorded first (as
+    :func:`approve` does). Pending records from a crashed run are reconciled first. *now*
+    (default: the clock) is the time policy sees.
+
+    Raises:
+        PolicyError: when the policy cannot be loaded.
+        UsageError: for an approval of a step the plan does not have.
+        StoreError: when the audit log cannot be read or written.
+    """
+    pol = policy if isinstance(policy, Policy) else load_policy(policy)
+    log = audit if audit is not None else AuditLog()
+    env_name = _env_of(plan, env)
+
+    def clock() -> float:
+        return time.time() if now is None else float(now)
+
+    reconcile(audit=log, now=clock())
+    for step_id, by in (approvals or {}).items():
+        approve(plan, step_id, by, audit=log, now=clock())
+    history = log.records(case_id=plan.case_id, kind=("approval", "start"))
+    outcomes: list[StepOutcome] = []
+    changes = 0
+    for step in plan.steps:
+        a = step.action
+        common = {
+            "case_id": plan.case_id, "step_id": step.id, "action": a.name, "target": a.target,
+            "params": a.params, "hypothesis": step.hypothesis, "inverse": a.inverse,
+        }  # fmt: skip
+        approval = _approval_for(history, plan, step, clock())
+        approval_doc = {"by": approval.actor, "seq": approval.seq} if approval else None
+
+        def result(status: str, d: Decision | None, message: str, out: Outcome | None = None, *, _s: Step = step) -> StepOutcome:
+            _s.decision = d
+            changed = bool(out is not None and out.executed and status in ("executed", "failed"))
+            return StepOutcome(
+                step_id=_s.id, executed=changed, ok=bool(out is not None and out.ok and status in ("executed", "dry-run")),
+                dry_run=not changed,
+                message=message, before=dict(out.before) if out else {}, after=dict(out.after) if out else {},
+                status=status, action=_s.action.name, target=_s.action.target, decision=d,
+            )  # fmt: skip
+
+        # 1. may it be dry-run?
+        d_dry = decide(case, step, pol, env=env_name, now=clock(), dry_run=True, approved=approval is not None, audit=log, actor=actor)
+        if d_dry.decision != "allow":
+            log.log("decision", time=clock(), actor=actor, dry_run=True, decision=d_dry.decision,
+                    policies=d_dry.policies, reasons=d_dry.reasons, approval=approval_doc,
+                    result="denied" if d_dry.decision == "deny" else "waiting", **common)  # fmt: skip
+            status = "denied" if d_dry.decision == "deny" else "waiting"
+            outcomes.append(result(status, d_dry, "; ".join(d_dry.reasons)))
+            continue
+        # 2. the dry run
+        dry = _call(executor, step, True)
+        log.log("dry_run", time=clock(), actor=actor, dry_run=True, decision="allow", policies=d_dry.policies,
+                reasons=d_dry.reasons, before=dry.before, after=dry.after, message=dry.message,
+                result="ok" if dry.ok else "failed", **common)  # fmt: skip
+        # 3. may the change happen now? (policy again, at this moment)
+        d = decide(case, step, pol, env=env_name, now=clock(), dry_run=False, dry_run_passed=dry.ok,
+                   approved=approval is not None, audit=log, actor=actor)  # fmt: skip
+        verdict = {"allow": "allowed", "deny": "denied", "needs_approval": "waiting"}[d.decision]
+        budget_spent = max_actions is not None and changes >= max_actions
+        if execute and d.decision == "allow" and budget_spent:
+            verdict = "skipped"
+        log.log("decision", time=clock(), actor=actor, dry_run=not execute, decision=d.decision, policies=d.policies,
+                reasons=d.reasons, approval=approval_doc, result=verdict if execute else "dry-run", **common)  # fmt: skip
+        if not execute:
+            outcomes.append(result("dry-run", d, dry.message, dry))
+            continue
+        if d.decision == "deny":
+            outcomes.append(result("denied", d, "; ".join(d.reasons), dry))
+            continue
+        if d.decision == "needs_approval":
+            outcomes.append(result("waiting", d, f"waiting for approval: {'; '.join(d.reasons)}", dry))
+            continue
+        if budget_spent:
+            outcomes.append(result("skipped", d, f"skipped: this run's budget of {max_actions} change(s) is spent; observe, then run again", dry))
+            continue
+        # 4. the change itself, bracketed by start and finish so a crash stays visible
+        start = log.log("start", time=clock(), actor=actor, dry_run=False, decision=d.decision, policies=d.policies,
+                        reasons=d.reasons, approval=approval_doc, result="pending", **common)  # fmt: skip
+        out = _call(executor, step, False)
+        # An executor that changed nothing and says so (the dry-run executor) is not a failure.
+        status = "executed" if out.executed and out.ok else ("dry-run" if out.ok else "failed")
+        log.log("finish", time=clock(), actor=actor, dry_run=not out.executed, decision=d.decision, policies=d.policies,
+                reasons=d.reasons, approval=approval_doc, before=out.before, after=out.after, message=out.message,
+                result={"executed": "ok", "dry-run": "nothing changed", "failed": "failed"}[status], ref=start.seq,
+                **common)  # fmt: skip
+        changes += 1 if out.executed else 0
+        outcomes.append(result(status, d, out.message, out))
+    return outcomes
+
+
+def remediation_to_json(plan: Plan, outcomes: Sequence[StepOutcome]) -> dict[str, Any]:
+    """Return the JSON document ``aisre remediate --json`` prints: the plan contract plus, per
+    step, ``executed``, ``status``, ``ok`` and ``message``; ``waiting`` lists steps that need
+    approval (the command exits 1 when it is not empty)."""
+    by_id = {o.step_id: o for o in outcomes}
+    steps = []
+    for s in plan.steps:
+        doc = step_to_json(s)
+        o = by_id.get(s.id)
+        doc.update(
+            executed=bool(o.executed) if o else False,
+            status=o.status if o else "skipped",
+            ok=bool(o.ok) if o else False,
+            message=o.message if o else "",
+            before=o.before if o else {},
+            after=o.after if o else {},
+        )
+        steps.append(doc)
+    return {
+        "case_id": plan.case_id,
+        "env": getattr(plan, "env", None),
+        "policy": getattr(plan, "policy", None),
+        "steps": steps,
+        "waiting": [o.step_id for o in outcomes if o.status == "waiting"],
+    }
