@@ -180,7 +180,7 @@ def numeric_block(frame: pd.DataFrame, path: Path, *, first_line: int = 2) -> np
         frame = frame.copy()
     for j in bad:
         col = frame.iloc[:, j]
-        coerced = pd.to_numeric(col.astype(object), errors="coerce")
+        coerced = _coerce(col, path, _name(frame.columns[j]), first_line)
         wrong = coerced.isna() & col.notna()
         if wrong.any():
             i = int(np.flatnonzero(wrong.to_numpy())[0])
@@ -195,6 +195,18 @@ def numeric_block(frame: pd.DataFrame, path: Path, *, first_line: int = 2) -> np
         r, c = np.argwhere(inf)[0]
         raise DataError("infinite value", path=path, field=_name(frame.columns[c]), row=first_line + int(r), value=float(values[r, c]))
     return values
+
+
+def _coerce(col: pd.Series, path: Path, field: str, first_line: int) -> pd.Series:
+    """Return *col* as numbers, NaN where a cell is not one (lists and dicts included)."""
+    try:
+        return pd.to_numeric(col.astype(object), errors="coerce")
+    except (TypeError, ValueError):
+        # to_numeric refuses containers outright; find the first one for the message
+        for i, v in enumerate(col.to_numpy(dtype=object)):
+            if isinstance(v, (list, dict, tuple, set)):
+                raise DataError("a cell holds a list or object, not a number", path=path, field=field, row=first_line + i) from None
+        raise DataError("non-numeric values", path=path, field=field) from None
 
 
 def _name(col: Any) -> str:
@@ -212,7 +224,7 @@ def check_time(
     """
     s = pd.Series(times)
     if not pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype):
-        coerced = pd.to_numeric(s, errors="coerce")
+        coerced = _coerce(s, path, field, first_line)
         wrong = coerced.isna() & s.notna()
         if wrong.any():
             i = int(np.flatnonzero(wrong.to_numpy())[0])
