@@ -48,6 +48,7 @@ _LAZY = {
     "load": ("aisre.datasets", "load"),
     "postmortem_facts": ("aisre.report", "postmortem_facts"),
     "run_demo": ("aisre.demo", "run_demo"),
+    "run_scenario": ("aisre.simulator", "run_scenario"),
     "simulate": ("aisre.simulator", "simulate"),
     "write_postmortem": ("aisre.report", "write_postmortem"),
 }
@@ -82,6 +83,7 @@ __all__ = [
     "load_case",
     "postmortem_facts",
     "run_demo",
+    "run_scenario",
     "save_case",
     "simulate",
     "topology_from_spans",

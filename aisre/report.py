@@ -89,10 +89,24 @@ def run_notebook(name: str, out_dir: str | Path, parameters: dict[str, Any], *, 
                                 exclude_output_prompt=True).from_notebook_node(nb)
     html = folder / f"{stem}.html"
     html.write_text(html_body)
-    md_body, _ = MarkdownExporter(exclude_input=hide_input).from_notebook_node(nb)
+    md_body, _ = MarkdownExporter(exclude_input=hide_input).from_notebook_node(_without_html(nb))
     md = folder / f"{stem}.md"
     md.write_text(md_body)
     return Report(folder=folder, ipynb=ipynb, html=html, md=md)
+
+
+def _without_html(nb: Any) -> Any:
+    """Return a copy of *nb* whose HTML-only outputs (plotly figures) become a short note, so the
+    Markdown report stays small and readable."""
+    import copy
+
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if "text/html" in data and "text/markdown" not in data:
+                output["data"] = {"text/markdown": "*(figure: see the HTML report)*"}
+    return nb
 
 
 def write_postmortem(case: Case | str | Path, *, out: str | Path | None = None, method: str = "aisre",
@@ -300,30 +314,35 @@ def _remediation(case: Case, ranking: Ranking, policy: str | None, env: str) -> 
 
 
 def signals_figure(case: Case, entities: list[str]) -> go.Figure:
-    """Return a plotly figure of the key signals of *entities* over the case window.
-
-    Each series is scaled to its own range so shapes compare; the detection time and, where
-    known, the inject time are marked.
+    """Return a plotly figure of the key signals of *entities*: each series as its robust
+    deviation from normal (median and MAD of the data before detection), so series of any unit
+    compare and quiet ones stay flat. The detection and, where known, the inject time are marked.
     """
     fig = go.Figure()
     m = case.metrics
     wanted = ("cpu", "mem", "latency-90", "error", "latency", "lat_90")
     sel = m[m["entity"].isin(entities) & m["metric"].isin(wanted)]
+    start, end = case.window
+    cut = case.detected_at if case.detected_at is not None else start + (end - start) / 3
     for (entity, metric), part in sel.groupby(["entity", "metric"], sort=True):
         v = part["value"].to_numpy(dtype=float)
-        lo, hi = float(pd.Series(v).min()), float(pd.Series(v).max())
-        scaled = (v - lo) / (hi - lo) if hi > lo else v * 0
-        fig.add_trace(go.Scatter(x=pd.to_datetime(part["time"], unit="s"), y=scaled, mode="lines",
-                                 name=f"{entity}:{metric}"))
+        normal = v[part["time"].to_numpy() < cut - 60]
+        if normal.size < 3:
+            normal = v[: max(3, v.size // 3)]
+        med = float(pd.Series(normal).median())
+        mad = float((pd.Series(normal) - med).abs().median()) * 1.4826
+        scale = max(mad, abs(med) * 0.01, 1e-9)
+        fig.add_trace(go.Scatter(x=pd.to_datetime(part["time"], unit="s"), y=((v - med) / scale).clip(-50, 50),
+                                 mode="lines", name=f"{entity}:{metric}"))
     marks = [("detected", case.detected_at)]
     if case.truth is not None:
-        marks.append(("fault injected", case.truth.inject_time))
-    for label, t in marks:
+        marks.append(("fault began", case.truth.inject_time))
+    for i, (label, t) in enumerate(marks):
         if t is not None:
             x = pd.to_datetime(t, unit="s")
             fig.add_shape(type="line", x0=x, x1=x, y0=0, y1=1, yref="paper", line={"dash": "dot"})
-            fig.add_annotation(x=x, y=1, yref="paper", text=label, showarrow=False)
-    fig.update_layout(title="Key signals of the top hypotheses (each scaled to its range)",
+            fig.add_annotation(x=x, y=1 - 0.08 * i, yref="paper", text=label, showarrow=False, xanchor="left")
+    fig.update_layout(title="Key signals of the top hypotheses (robust deviation from normal, clipped at 50)",
                       height=380, margin={"l": 40, "r": 10, "t": 40, "b": 30})
     return fig
 

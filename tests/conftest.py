@@ -27,3 +27,39 @@ def shared() -> Path:
     if not (SHARED / "datasets").is_dir():
         pytest.skip(f"AISRE_SHARED not found: {SHARED} has no datasets/ (set AISRE_SHARED)")
     return SHARED
+
+
+def build_toy_case(seed: int = 0):
+    """A three-service case with a known answer: a CPU hog in ``cart`` at t0+300 s raises its CPU,
+    then the latency of ``cart`` and its caller ``fe``; ``redis`` stays quiet."""
+    import numpy as np
+    import pandas as pd
+
+    from aisre.case import Case, Topology, Truth
+
+    t0 = 1_700_000_000.0
+    t = np.arange(0.0, 600.0)
+    rng = np.random.default_rng(seed)
+    frames = []
+    for entity, base in (("fe", 0.10), ("cart", 0.05), ("redis", 0.01)):
+        for metric in ("cpu", "latency-90"):
+            v = base + rng.normal(0, 0.005, len(t))
+            if entity == "cart" and metric == "cpu":
+                v[300:] += 0.8
+            if metric == "latency-90" and entity in ("fe", "cart"):
+                v[305:] += 0.2
+            frames.append(pd.DataFrame({"time": t0 + t, "entity": entity, "metric": metric, "value": v}))
+    topo = Topology(source="given")
+    topo.add_node("fe", tier="critical", owner="web-team")
+    topo.add_node("cart", owner="cart-team")
+    topo.add_node("redis", kind="cache")
+    topo.add_edge("fe", "cart")
+    topo.add_edge("cart", "redis", "reads")
+    return Case(id="toy/cart-cpu", system="toy", window=(t0, t0 + 600), detected_at=t0 + 320, topology=topo,
+                metrics=pd.concat(frames, ignore_index=True), truth=Truth("cart", "cpu", t0 + 300), source="test")
+
+
+@pytest.fixture
+def toy_case():
+    """A small case whose root cause is a CPU hog in ``cart`` (see :func:`build_toy_case`)."""
+    return build_toy_case()
