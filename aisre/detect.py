@@ -21,6 +21,7 @@ so an alert that fires minutes after the fault began still sees a clean baseline
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +34,8 @@ __all__ = [
     "SIGNAL_COLUMNS",
     "Z_CAP",
     "Periods",
+    "aligned_wide",
+    "edge_of",
     "detect",
     "log_anomalies",
     "metric_anomalies",
@@ -73,9 +76,31 @@ _KIND_PATTERNS = [
 _DOWN_IS_BAD = re.compile(r"availability|success|uptime", re.I)
 
 
+_EDGE = re.compile(r"^(?P<name>.*?)(?P<arrow>->|<-)(?P<peer>[^>]+)$")
+
+
+def edge_of(entity: str, metric: str) -> tuple[str, str, str] | None:
+    """Return ``(caller, callee, name)`` for a per-edge metric (``<name>->callee`` measured on the
+    caller, ``<name><-caller`` measured on the callee), else None."""
+    m = _EDGE.match(metric)
+    if not m:
+        return None
+    if m.group("arrow") == "->":
+        return entity, m.group("peer"), m.group("name")
+    return m.group("peer"), entity, m.group("name")
+
+
 def metric_kind(metric: str) -> str:
     """Return the kind of a metric from its name: resource, latency, client_latency, error, load
-    or other."""
+    or other. A per-edge metric (``name->callee``) is classified by its name part."""
+    m = _EDGE.match(metric)
+    if m:
+        metric = m.group("name")
+        # measured on the caller: a property of the call; on the callee: of its serving
+        base = metric_kind(metric)
+        if base in ("latency", "client_latency", "other"):
+            return "client_latency" if m.group("arrow") == "->" else "latency"
+        return base
     for kind, pattern in _KIND_PATTERNS:
         if pattern.search(metric):
             return kind
@@ -146,9 +171,10 @@ def split_periods(case: Case, times: np.ndarray | None = None, *, guard: float =
     end = float(times[-1]) if len(times) else case.window[1]
     det = case.detected_at if case.detected_at is not None else (start + end) / 2.0
     before = times[times < det]
-    # keep at least a third of the earlier samples (and two) in the normal period
-    keep = max(2, len(before) // 3)
-    limit = float(before[keep - 1]) if len(before) >= keep else start
+    # keep at least two thirds of the earlier samples (and three) in the normal period: with
+    # coarse samples the guard shrinks to less than a step rather than leave no baseline
+    keep = min(len(before), max(3, (2 * len(before)) // 3))
+    limit = float(before[keep - 1]) if keep >= 1 else start
     split = max(det - max(guard, step), limit + step / 2.0)
     split = min(split, det)
     return Periods((start, split - 1e-9), (split, max(end, split)), split, step)
@@ -162,7 +188,8 @@ def robust_z(values: np.ndarray, normal: np.ndarray) -> tuple[np.ndarray, np.nda
     *normal* rows, with the scale floored (relative to the level and the range) so that a
     column constant in the normal period gets large but finite scores.
     """
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
         med = np.nanmedian(normal, axis=0) if len(normal) else np.full(values.shape[1], np.nan)
         q75, q25 = (np.nanpercentile(normal, [75, 25], axis=0) if len(normal) else (med, med))
         mad = np.nanmedian(np.abs(normal - med), axis=0) if len(normal) else med * 0
@@ -184,6 +211,36 @@ def _sustained(z: np.ndarray, width: int) -> np.ndarray:
     return np.nanmin(view, axis=-1)
 
 
+def aligned_wide(case: Case) -> pd.DataFrame:
+    """Return the metrics as one column per ``entity:metric`` indexed by time, with samples of
+    series scraped at slightly different instants (per-pod collectors) snapped to one grid.
+
+    The grid step is the median step of the series; samples falling in one grid cell are averaged.
+    """
+    m = case.metrics
+    if m.empty:
+        return pd.DataFrame(index=pd.Index([], name="time", dtype="float64"))
+    key = (m["entity"].astype(str) + ":" + m["metric"].astype(str)).to_numpy()
+    t = m["time"].to_numpy(dtype="float64")
+    codes, names = pd.factorize(key)
+    n_unique = len(np.unique(t))
+    per_series = np.bincount(codes).max()
+    if n_unique > 1.5 * per_series:
+        order = np.lexsort((t, codes))
+        dt = np.diff(t[order])
+        same = codes[order][1:] == codes[order][:-1]
+        step = float(np.median(dt[same & (dt > 0)])) if (same & (dt > 0)).any() else 1.0
+        t0 = float(np.min(t))
+        t = t0 + np.round((t - t0) / step) * step
+    frame = pd.DataFrame({"time": t, "key": codes, "value": m["value"].to_numpy(dtype="float64")})
+    grouped = frame.groupby(["time", "key"], sort=True)["value"].mean()
+    wide = grouped.unstack("key")
+    wide.columns = [str(names[i]) for i in wide.columns]
+    wide = wide.reindex(columns=sorted(wide.columns))
+    wide.index.name = "time"
+    return wide
+
+
 def metric_anomalies(case: Case, wide: pd.DataFrame | None = None, periods: Periods | None = None) -> pd.DataFrame:
     """Return one row per metric column (see :data:`SIGNAL_COLUMNS`): its robust score in the
     bad direction over the abnormal period, and its onset.
@@ -191,7 +248,7 @@ def metric_anomalies(case: Case, wide: pd.DataFrame | None = None, periods: Peri
     Latency, error and resource metrics score increases (availability and success rates
     decreases); load scores a move either way, at half weight.
     """
-    wide = case.wide() if wide is None else wide
+    wide = aligned_wide(case) if wide is None else wide
     if wide.empty or wide.shape[1] == 0:
         return pd.DataFrame(columns=SIGNAL_COLUMNS)
     times = wide.index.to_numpy(dtype="float64")
@@ -211,7 +268,7 @@ def metric_anomalies(case: Case, wide: pd.DataFrame | None = None, periods: Peri
     bad = z_abn * sign
     both = np.abs(z_abn)
     bad = np.where((kinds == "load")[None, :], both * 0.5, bad)
-    held = _sustained(np.nan_to_num(bad, nan=-np.inf), width)
+    held = _sustained(np.where(np.isnan(bad), -np.inf, bad), width)
     if held.shape[0] == 0:
         return pd.DataFrame(columns=SIGNAL_COLUMNS)
     score = np.clip(np.nanmax(held, axis=0), 0.0, Z_CAP)
@@ -222,9 +279,11 @@ def metric_anomalies(case: Case, wide: pd.DataFrame | None = None, periods: Peri
     peak_row = np.nanargmax(np.where(np.isfinite(held), held, -np.inf), axis=0)
     peak = med + sign * np.where(kinds == "load", np.sign(z_abn[peak_row, np.arange(len(cols))]), 1.0) * \
         held[peak_row, np.arange(len(cols))] * scale
+    edges = [edge_of(e, m) for e, m in zip(entity, metric, strict=True)]
     return pd.DataFrame({
         "signal": ["metric:" + m for m in metric], "entity": entity, "kind": kinds, "score": score,
-        "onset": onset, "baseline": med, "peak": peak, "caller": None, "callee": None,
+        "onset": onset, "baseline": med, "peak": peak,
+        "caller": [e[0] if e else None for e in edges], "callee": [e[1] if e else None for e in edges],
     })
 
 
@@ -250,8 +309,14 @@ def _span_frame(spans: pd.DataFrame) -> pd.DataFrame:
     return s
 
 
-def _shift(base: np.ndarray, abn: np.ndarray) -> float:
-    """Robust shift of *abn* above *base*: (75th percentile of abn - median of base) / scale."""
+def _shift(base: np.ndarray, abn: np.ndarray, pooled: np.ndarray | None = None) -> float:
+    """Robust shift of *abn* above *base*: (75th percentile of abn - median of base) / scale.
+
+    With fewer than three *base* samples the *pooled* sample (the same signal of every service
+    or edge, a sane reference when most of them are healthy) stands in for it.
+    """
+    if len(base) < 3 and pooled is not None:
+        base = pooled
     if len(base) < 3 or len(abn) < 2:
         return 0.0
     med = float(np.median(base))
@@ -291,12 +356,21 @@ def span_anomalies(case: Case, periods: Periods | None = None) -> pd.DataFrame:
     rows: list[dict] = []
     is_client = s["callee"].notna().to_numpy()
     err = s["status"].astype(str).str.lower().eq("error").to_numpy()
+    selfv_all = s["self"].to_numpy()
+    pooled_self = selfv_all[nm & ~is_client]
+    pooled_edge = selfv_all[nm & is_client]
+    if len(pooled_edge) < 3:
+        # nothing before the split: every edge's calls, most of them healthy, are the reference
+        pooled_edge = selfv_all[is_client]
+    if len(pooled_self) < 3:
+        pooled_self = selfv_all[~is_client]
     for svc, idx in s.groupby("service", sort=True).indices.items():
         own = idx[~is_client[idx]]
-        selfv = s["self"].to_numpy()[own]
+        selfv = selfv_all[own]
         b, a = selfv[nm[own]], selfv[am[own]]
-        score = _shift(b, a)
-        if len(a) and len(b):
+        score = _shift(b, a, pooled_self)
+        if len(a):
+            b = b if len(b) >= 3 else pooled_self
             rows.append(dict(signal="span:self", entity=svc, kind="latency", score=score,
                              onset=_onset(t[own][am[own]], a, b), baseline=float(np.median(b)),
                              peak=float(np.percentile(a, 75)), caller=None, callee=None))
@@ -312,8 +386,10 @@ def span_anomalies(case: Case, periods: Periods | None = None) -> pd.DataFrame:
         selfv = client["self"].to_numpy()[idx]
         tt = client["start"].to_numpy()[idx]
         b, a = selfv[periods.normal_mask(tt)], selfv[periods.abnormal_mask(tt)]
-        if len(a) and len(b):
-            rows.append(dict(signal="span:edge", entity=callee, kind="client_latency", score=_shift(b, a),
+        if len(a):
+            score = _shift(b, a, pooled_edge)
+            b = b if len(b) >= 3 else pooled_edge
+            rows.append(dict(signal="span:edge", entity=callee, kind="client_latency", score=score,
                              onset=_onset(tt[periods.abnormal_mask(tt)], a, b), baseline=float(np.median(b)),
                              peak=float(np.percentile(a, 75)), caller=caller, callee=callee))
     return pd.DataFrame(rows, columns=SIGNAL_COLUMNS)
@@ -375,10 +451,14 @@ def log_anomalies(case: Case, periods: Periods | None = None) -> pd.DataFrame:
 def detect(case: Case, wide: pd.DataFrame | None = None) -> tuple[pd.DataFrame, Periods]:
     """Return every signal of *case* scored (metrics, spans, logs in one table, see
     :data:`SIGNAL_COLUMNS`) and the periods used."""
-    wide = case.wide() if wide is None else wide
+    wide = aligned_wide(case) if wide is None else wide
     times = wide.index.to_numpy(dtype="float64") if not wide.empty else None
     periods = split_periods(case, times)
-    parts = [metric_anomalies(case, wide, periods), span_anomalies(case, periods), log_anomalies(case, periods)]
+    # spans and logs often cover less time than metrics: split them on their own samples
+    span_periods = split_periods(case, case.spans["start"].to_numpy()) if len(case.spans) else periods
+    log_periods = split_periods(case, case.logs["time"].to_numpy()) if len(case.logs) else periods
+    parts = [metric_anomalies(case, wide, periods), span_anomalies(case, span_periods),
+             log_anomalies(case, log_periods)]
     parts = [p for p in parts if not p.empty]
     if not parts:
         return pd.DataFrame(columns=SIGNAL_COLUMNS), periods

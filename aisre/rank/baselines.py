@@ -7,11 +7,12 @@ exist to show what the causal engine adds over plain statistics and over chance.
 from __future__ import annotations
 
 import time
+import warnings
 
 import numpy as np
 
 from aisre.case import Case, Evidence, Hypothesis, Ranking
-from aisre.detect import split_periods
+from aisre.detect import aligned_wide, split_periods
 
 __all__ = ["NSigmaRanker", "RandomRanker"]
 
@@ -33,7 +34,7 @@ class NSigmaRanker:
         """Return entities ordered by their largest n-sigma score; abstain when there are no
         metrics or no normal/abnormal samples."""
         t0 = time.perf_counter()
-        wide = case.wide()
+        wide = aligned_wide(case)
         if wide.empty:
             return Ranking(self.name, abstained=True, reason="no metrics", seconds=time.perf_counter() - t0)
         times = wide.index.to_numpy(dtype="float64")
@@ -43,7 +44,8 @@ class NSigmaRanker:
         if len(normal) < 2 or len(abnormal) < 1:
             return Ranking(self.name, abstained=True, reason="too few normal or abnormal samples",
                            seconds=time.perf_counter() - t0)
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
             mu, sd = np.nanmean(normal, axis=0), np.nanstd(normal, axis=0)
             sd = np.fmax(sd, self.floor * np.fmax(np.abs(mu), 1e-6))
             z = np.nanmax(np.abs(abnormal - mu) / sd, axis=0)

@@ -39,6 +39,9 @@ are a service's own; load moves with its callers)."""
 EXPLAIN = 0.9
 """Share of an anomalous callee's score that is subtracted from its caller's inheritable kinds."""
 
+DETAILED = 20
+"""Hypotheses that get a fault kind and an evidence chain (the rest are ranked only)."""
+
 ONSET_SLACK = 90.0
 """Seconds by which a callee's onset may follow its caller's and still explain it (metrics lag)."""
 
@@ -88,9 +91,10 @@ class CausalRanker:
         graph = self._graph(case)
         known = set(graph.nodes) if graph is not None else None
         signals = signals.assign(service=[service_of(str(e), known) for e in signals["entity"]])
+        inbound = _inbound(signals, known)
+        signals = signals[~signals["kind"].eq("client_latency") | signals["caller"].isna()]
         events = _event_signals(case, periods.split)
-        if not events.empty:
-            signals = pd.concat([signals, events], ignore_index=True)
+        signals = pd.concat([x for x in (signals, inbound, events) if not x.empty], ignore_index=True)
         feats = _features(signals)
         if feats.empty or float(signals["score"].max()) < self.abstain_z:
             best = float(signals["score"].max()) if len(signals) else 0.0
@@ -99,14 +103,17 @@ class CausalRanker:
                            seconds=time.perf_counter() - t0)
         root, explained_by = _root_scores(feats, graph)
         order = sorted(root.index, key=lambda s: (-root[s], -feats.loc[s, "own"], s))
-        conf = _confidence(np.array([root[s] for s in order]))
-        hyps = []
-        for s, c in zip(order, conf, strict=True):
-            hyps.append(Hypothesis(entity=s, fault=fault_kind(signals[signals["service"] == s], feats.loc[s]),
-                                   score=float(root[s]), confidence=float(c),
-                                   evidence=_evidence(s, signals, explained_by.get(s))))
         if self.top:
-            hyps = hyps[: self.top]
+            order = order[: self.top]
+        conf = _confidence(np.array([root[s] for s in order]))
+        by_service = dict(tuple(signals.groupby("service", sort=False)))
+        hyps = []
+        for i, (s, c) in enumerate(zip(order, conf, strict=True)):
+            mine = by_service.get(s, signals.iloc[:0])
+            detail = i < DETAILED
+            hyps.append(Hypothesis(entity=s, fault=fault_kind(mine, feats.loc[s]) if detail else None,
+                                   score=float(root[s]), confidence=float(c),
+                                   evidence=_evidence(s, mine, explained_by.get(s)) if detail else []))
         return Ranking(self.name, hyps, seconds=time.perf_counter() - t0)
 
     # ------------------------------------------------------------------ parts
@@ -140,12 +147,45 @@ def _event_signals(case: Case, split: float) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _inbound(signals: pd.DataFrame, known: set[str] | None) -> pd.DataFrame:
+    """Return caller-side call-latency signals re-attributed to the callee.
+
+    What a caller sees on *all* its calls (its own CPU starved, its own network) is the caller's;
+    only the part of an edge's score above the median of the caller's other edges is the
+    callee's. The common part is returned as a ``latency`` signal of the caller.
+    """
+    e = signals[signals["kind"].eq("client_latency") & signals["caller"].notna() & signals["callee"].notna()]
+    if e.empty:
+        return e.assign(service=[])
+    e = e.copy()
+    e["caller_svc"] = [service_of(str(x), known) for x in e["caller"]]
+    e["callee_svc"] = [service_of(str(x), known) for x in e["callee"]]
+    f = _f(e["score"].to_numpy(dtype="float64"))
+    e["f"] = f
+    per_edge = e.groupby(["caller_svc", "callee_svc"], sort=False)["f"].max().reset_index()
+    n_edges = per_edge.groupby("caller_svc")["f"].transform("size")
+    common = per_edge.groupby("caller_svc")["f"].transform("median").where(n_edges >= 3, 0.0)
+    per_edge["own"] = np.clip(per_edge["f"] - common, 0.0, None)
+    rows = e.drop_duplicates(["caller_svc", "callee_svc"]).set_index(["caller_svc", "callee_svc"])
+    out = []
+    for r in per_edge.itertuples(index=False):
+        base = rows.loc[(r.caller_svc, r.callee_svc)]
+        out.append(dict(signal=str(base["signal"]), entity=str(base["entity"]), kind="inbound",
+                        score=float(np.expm1(r.own)), onset=base["onset"], baseline=base["baseline"],
+                        peak=base["peak"], caller=r.caller_svc, callee=r.callee_svc, service=r.callee_svc))
+    commons = per_edge.assign(common=common).groupby("caller_svc")["common"].max()
+    for caller, c in commons.items():
+        if c > 0:
+            out.append(dict(signal="edges:common", entity=caller, kind="latency", score=float(np.expm1(c)),
+                            onset=np.nan, baseline=np.nan, peak=np.nan, caller=None, callee=None, service=caller))
+    return pd.DataFrame(out)
+
+
 def _features(signals: pd.DataFrame) -> pd.DataFrame:
     """Return per service: compressed score per kind, ``own`` (weighted best kind) and ``onset``
     (earliest sustained onset of a strong signal)."""
-    s = signals.copy()
-    s["kind"] = np.where(s["signal"].eq("span:edge"), "inbound", s["kind"])
-    s["f"] = _f(s["score"].to_numpy(dtype="float64"))
+    s = signals
+    s = s.assign(f=_f(s["score"].to_numpy(dtype="float64")))
     table = s.pivot_table(index="service", columns="kind", values="f", aggfunc="max").fillna(0.0)
     for k in KIND_WEIGHT:
         if k not in table:
@@ -216,14 +256,14 @@ def _confidence(scores: np.ndarray) -> np.ndarray:
 
 def _evidence(service: str, signals: pd.DataFrame, explained_by: str | None) -> list[Evidence]:
     """The strongest signals of *service* (and incoming edges), in words."""
-    mine = signals[(signals["service"] == service) & (signals["score"] >= ONSET_Z)]
+    mine = signals[signals["score"] >= ONSET_Z]
     mine = mine.sort_values(["score", "onset"], ascending=[False, True]).head(5)
     out = []
     for r in mine.itertuples(index=False):
         edge = (str(r.caller), str(r.callee)) if isinstance(r.caller, str) and isinstance(r.callee, str) else None
         when = f" from {pd.Timestamp(r.onset, unit='s'):%H:%M:%S}" if pd.notna(r.onset) else ""
         where = f" on {edge[0]} -> {edge[1]}" if edge else ""
-        text = f"{r.signal.split(':', 1)[-1]} of {r.entity}{where} moved to {r.peak:.4g} (normal {r.baseline:.4g}, z {r.score:.1f}){when}"
+        text = f"{str(r.signal).split(':', 1)[-1]} of {r.entity}{where} moved to {r.peak:.4g} (normal {r.baseline:.4g}, z {r.score:.1f}){when}"
         out.append(Evidence(signal=str(r.signal), entity=str(r.entity), onset=None if pd.isna(r.onset) else float(r.onset),
                             magnitude=float(r.score), edge=edge, text=text))
     if explained_by:
