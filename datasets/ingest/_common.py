@@ -45,6 +45,8 @@ def read_json(path: str | os.PathLike[str]) -> Any:
         raise DataError("no such file", path=p) from None
     except OSError as exc:
         raise DataError(f"cannot read file ({exc.strerror or exc})", path=p) from exc
+    except ValueError as exc:  # a NUL byte in the path
+        raise DataError(f"not a usable path ({exc})", path=repr(str(path))) from None
     return parse_text(raw, path=p)
 
 
@@ -90,7 +92,7 @@ def load_doc(doc: Any, path: str | os.PathLike[str] | None = None) -> tuple[Any,
         return doc, name
     if isinstance(doc, bytes):
         return parse_text(doc, path=name), name
-    if isinstance(doc, str) and doc.lstrip()[:1] in ("{", "["):
+    if isinstance(doc, str) and doc.lstrip()[:1] in ("{", "[", ""):
         return parse_text(doc, path=name), name
     if isinstance(doc, (str, os.PathLike)):
         return read_json(doc), str(doc)
@@ -212,16 +214,24 @@ def nanos(value: Any, field: str, path: str | None) -> int | None:
         return None
     if isinstance(value, bool):
         raise DataError("expected an integer, got a boolean", path=path, field=field, value=value)
+    n: int | None = None
     if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, str):
+        n = value
+    elif isinstance(value, float) and value.is_integer():
+        n = int(value)
+    elif isinstance(value, str) and len(value) < 40:
         try:
-            return int(value.strip())
+            n = int(value.strip())
         except ValueError:
             pass
-    raise DataError("expected an integer (a decimal string or a number)", path=path, field=field, value=value)
+    if n is None:
+        raise DataError("expected an integer (a decimal string or a number)", path=path, field=field, value=value)
+    if not -_INT64 <= n < 2 * _INT64:  # int64 or uint64 (fixed64 counts)
+        raise DataError("integer out of 64-bit range", path=path, field=field, value=value)
+    return n
+
+
+_INT64 = 2**63
 
 
 def ns_to_seconds(ns: int | None) -> float:
@@ -241,13 +251,15 @@ def number(value: Any, field: str, path: str | None) -> float:
     """
     if isinstance(value, bool) or value is None:
         raise DataError(f"expected a number, got {_kind(value)}", path=path, field=field)
-    if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
-        try:
+    try:
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
             return float(value.strip())
-        except ValueError:
-            pass
+    except OverflowError:
+        raise DataError("number out of range", path=path, field=field, value=value) from None
+    except ValueError:
+        pass
     raise DataError("expected a number", path=path, field=field, value=value)
 
 
