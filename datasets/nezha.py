@@ -51,6 +51,7 @@ import numpy as np
 import pandas as pd
 
 from aisre.case import Case, Topology, Truth, empty_table, topology_from_spans
+from aisre.datasets.batch import register_units
 from aisre.datasets.nezha_parse import (
     FAULT_MAP,
     FaultEntry,
@@ -65,7 +66,13 @@ from aisre.datasets.nezha_parse import (
 from aisre.datasets.registry import Loader, register
 from aisre.errors import DataError
 
-__all__ = ["FAULT_MAP", "FRONT_ENTITY", "HALF_WINDOW", "detect", "iter_cases", "load", "service_of"]
+__all__ = [
+    "FAULT_MAP", "FRONT_ENTITY", "HALF_WINDOW", "VERSION",
+    "case_paths", "detect", "iter_cases", "load", "service_of",
+]  # fmt: skip
+
+VERSION = "1"
+"""Version of this loader's output (the cache key uses it); bump when the Cases change."""
 
 HALF_WINDOW = 600.0
 """Most seconds a case reaches either side of its inject time."""
@@ -95,6 +102,11 @@ def _date_folders(path: Path) -> list[Path]:
         return [path]
     base = path / "rca_data" if (path / "rca_data").is_dir() else path
     return [p for p in sorted(base.iterdir()) if p.is_dir() and _fault_list_of(p) is not None]
+
+
+def case_paths(path: Path) -> list[Path]:
+    """Return the date folders at *path*, the units a batch loads one at a time."""
+    return _date_folders(Path(path))
 
 
 def detect(path: Path) -> bool:
@@ -420,3 +432,4 @@ def load(path: str | Path) -> Iterator[Case]:
 
 
 register(Loader("nezha", detect, load, "Nezha (FSE 2023): rca_data/<date>/ fault list, per-pod metrics, traces, logs"))
+register_units("nezha", case_paths, VERSION)

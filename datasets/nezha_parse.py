@@ -349,7 +349,7 @@ def _map_unique(values: pd.Series, fn: Any) -> pd.Series:
 # --------------------------------------------------------------------------- logs
 
 _LOG_HEADER = ("Timestamp", "TimeUnixNano", "Node", "PodName", "Container", "TraceID", "SpanID", "Log")
-_QUOTED = r'(?s)^"((?:[^"]|"")*)"(.*)$'
+_QUOTED = r'(?s)^"((?:[^"]|"")*)"([^"].*)?$'  # closing quote: one not doubled; junk may follow
 _JAVA = r"^\d\d:\d\d:\d\d(?:\.\d+)?\s+([A-Za-z]+)\s+(\S+)\s+TraceID:"
 
 
@@ -483,7 +483,8 @@ def _split_app_line(inner: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     java = inner.str.extract(_JAVA)
     hit = java[0].notna()
     level[hit] = java.loc[hit, 0]
-    template[hit] = java.loc[hit, 1]
+    named = hit & (java[1] != "-")  # adservice logs "-" where other Java services name the logger
+    template[named] = java.loc[named, 1]
     obj = (~hit & inner.str.startswith("{").fillna(False)).to_numpy(dtype=bool)
     if obj.any():
         subset = inner[obj]
