@@ -183,6 +183,26 @@ def split_periods(case: Case, times: np.ndarray | None = None, *, guard: float =
 # --------------------------------------------------------------------------- metrics
 
 
+_D2 = np.array([1.0, 1.0, 1.128, 1.693, 2.059, 2.326, 2.534, 2.704, 2.847, 2.970, 3.078, 3.173, 3.258])
+"""Expected range of n normal samples in standard deviations (index n), for n < 13."""
+
+
+def _nanquantiles(x: np.ndarray, qs: tuple[float, ...]) -> list[np.ndarray]:
+    """Column quantiles of *x* ignoring NaN (linear interpolation), vectorised over columns."""
+    srt = np.sort(x, axis=0)  # NaN sort last
+    n = np.sum(~np.isnan(x), axis=0)
+    out = []
+    for q in qs:
+        pos = q * np.maximum(n - 1, 0)
+        lo = np.floor(pos).astype(int)
+        hi = np.minimum(lo + 1, np.maximum(n - 1, 0))
+        frac = pos - lo
+        a = np.take_along_axis(srt, lo[None, :], axis=0)[0]
+        b = np.take_along_axis(srt, hi[None, :], axis=0)[0]
+        out.append(np.where(n > 0, a + (b - a) * frac, np.nan))
+    return out
+
+
 def robust_z(values: np.ndarray, normal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return ``(z, median, scale)``: *values* (rows x columns) as robust z-scores against the
     *normal* rows, with the scale floored (relative to the level and the range) so that a
@@ -190,12 +210,22 @@ def robust_z(values: np.ndarray, normal: np.ndarray) -> tuple[np.ndarray, np.nda
     """
     with np.errstate(all="ignore"), warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        med = np.nanmedian(normal, axis=0) if len(normal) else np.full(values.shape[1], np.nan)
-        q75, q25 = (np.nanpercentile(normal, [75, 25], axis=0) if len(normal) else (med, med))
-        mad = np.nanmedian(np.abs(normal - med), axis=0) if len(normal) else med * 0
+        if len(normal):
+            med, q75, q25 = _nanquantiles(normal, (0.5, 0.75, 0.25))
+            (mad,) = _nanquantiles(np.abs(normal - med), (0.5,))
+            # with a handful of normal samples quartiles say little: the range over its expected
+            # width in standard deviations (d2) is the better estimate of the spread
+            n = np.sum(~np.isnan(normal), axis=0)
+            rng = np.nanmax(normal, axis=0) - np.nanmin(normal, axis=0)
+            by_range = np.where((n >= 2) & (n < len(_D2)), rng / _D2[np.clip(n, 0, len(_D2) - 1)], 0.0)
+        else:
+            med = np.full(values.shape[1], np.nan)
+            q75 = q25 = med
+            mad = med * 0
+            by_range = med * 0
         spread = np.nanmax(values, axis=0) - np.nanmin(values, axis=0)
         scale = np.nanmax(
-            np.vstack([(q75 - q25) / 1.349, 1.4826 * mad, REL_FLOOR * np.abs(med), RANGE_FLOOR * spread,
+            np.vstack([(q75 - q25) / 1.349, 1.4826 * mad, by_range, REL_FLOOR * np.abs(med), RANGE_FLOOR * spread,
                        np.full_like(med, 1e-9)]),
             axis=0,
         )
@@ -263,8 +293,9 @@ def metric_anomalies(case: Case, wide: pd.DataFrame | None = None, periods: Peri
     z, med, scale = robust_z(values[amask | nmask], values[nmask])
     z_abn = z[amask[amask | nmask]]
     t_abn = times[amask]
-    width = max(1, int(round(SUSTAIN_SECONDS / max(periods.step, 1e-9))))
-    width = min(width, max(1, len(t_abn) // 3))
+    # coarse samples: one outlier row is not an anomaly either, hold it for two rows
+    width = max(2, int(round(SUSTAIN_SECONDS / max(periods.step, 1e-9))))
+    width = min(width, max(1, len(t_abn) // 2))
     bad = z_abn * sign
     both = np.abs(z_abn)
     bad = np.where((kinds == "load")[None, :], both * 0.5, bad)

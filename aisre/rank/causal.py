@@ -39,7 +39,7 @@ are a service's own; load moves with its callers)."""
 EXPLAIN = 0.9
 """Share of an anomalous callee's score that is subtracted from its caller's inheritable kinds."""
 
-DETAILED = 20
+DETAILED = 10
 """Hypotheses that get a fault kind and an evidence chain (the rest are ranked only)."""
 
 ONSET_SLACK = 90.0
@@ -96,6 +96,10 @@ class CausalRanker:
         events = _event_signals(case, periods.split)
         signals = pd.concat([x for x in (signals, inbound, events) if not x.empty], ignore_index=True)
         feats = _features(signals)
+        front = case.meta.get("front_entity") if case.meta else None
+        if isinstance(front, str) and front in feats.index and len(feats) > 1:
+            # the system-level SLI is a symptom, never a root cause
+            feats = feats.drop(index=front)
         if feats.empty or float(signals["score"].max()) < self.abstain_z:
             best = float(signals["score"].max()) if len(signals) else 0.0
             return Ranking(self.name, abstained=True,
@@ -166,6 +170,8 @@ def _inbound(signals: pd.DataFrame, known: set[str] | None) -> pd.DataFrame:
     n_edges = per_edge.groupby("caller_svc")["f"].transform("size")
     common = per_edge.groupby("caller_svc")["f"].transform("median").where(n_edges >= 3, 0.0)
     per_edge["own"] = np.clip(per_edge["f"] - common, 0.0, None)
+    # a slow callee slows the calls of every caller: the median over its callers is its share
+    per_edge["own"] = per_edge.groupby("callee_svc")["own"].transform("median")
     rows = e.drop_duplicates(["caller_svc", "callee_svc"]).set_index(["caller_svc", "callee_svc"])
     out = []
     for r in per_edge.itertuples(index=False):
@@ -256,8 +262,8 @@ def _confidence(scores: np.ndarray) -> np.ndarray:
 
 def _evidence(service: str, signals: pd.DataFrame, explained_by: str | None) -> list[Evidence]:
     """The strongest signals of *service* (and incoming edges), in words."""
-    mine = signals[signals["score"] >= ONSET_Z]
-    mine = mine.sort_values(["score", "onset"], ascending=[False, True]).head(5)
+    mine = signals.nlargest(5, "score")
+    mine = mine[mine["score"] >= ONSET_Z]
     out = []
     for r in mine.itertuples(index=False):
         edge = (str(r.caller), str(r.callee)) if isinstance(r.caller, str) and isinstance(r.callee, str) else None

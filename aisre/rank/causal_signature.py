@@ -29,21 +29,21 @@ def fault_kind(signals: pd.DataFrame, feats: pd.Series) -> str | None:
     """
     if signals.empty:
         return None
-    ev = signals[signals["kind"] == "event"]
-    if len(ev):
-        sig = str(ev.sort_values("onset").iloc[-1]["signal"])
-        return "config" if sig.endswith("config") else "deploy"
-    strong = signals[signals["score"] >= 3.0]
-    if strong["signal"].str.contains(_CRASH).any():
+    names_all = [str(x) for x in signals["signal"]]
+    kinds = [str(x) for x in signals["kind"]]
+    scores = signals["score"].to_numpy(dtype="float64")
+    events = [n for n, k in zip(names_all, kinds, strict=True) if k == "event"]
+    if events:
+        return "config" if any(n.endswith("config") for n in events) else "deploy"
+    if any(_CRASH.search(n) for n, z in zip(names_all, scores, strict=True) if z >= 3.0):
         return "crash"
     res, err = float(feats.get("resource", 0.0)), float(feats.get("error", 0.0))
     lat = max(float(feats.get("latency", 0.0)), float(feats.get("inbound", 0.0)))
     if res >= max(err, lat * 0.8) and res > 0:
-        rows = signals[signals["kind"] == "resource"].sort_values("score", ascending=False)
-        top = rows["score"].max()
+        rows = [(z, n) for n, k, z in zip(names_all, kinds, scores, strict=True) if k == "resource"]
+        top = max((z for z, _ in rows), default=0.0)
         # a memory leak saturates CPU too: prefer memory when it moved nearly as much
-        near = rows[rows["score"] >= 0.5 * top]
-        names = " ".join(near["signal"].astype(str))
+        names = " ".join(n for z, n in rows if z >= 0.5 * top)
         for kind, pattern in _RESOURCE:
             if pattern.search(names):
                 return kind
