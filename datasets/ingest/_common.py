@@ -23,8 +23,6 @@ from aisre.errors import DataError
 Doc = Mapping[str, Any] | Sequence[Any] | str | bytes | os.PathLike[str]
 """What every parser accepts: a parsed JSON document, JSON text (str or bytes) or a path."""
 
-_NOT_GIVEN = object()
-
 
 # --------------------------------------------------------------------------- reading
 

@@ -27,6 +27,7 @@ import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from aisre.case import LOG_COLUMNS, METRIC_COLUMNS, SPAN_COLUMNS
@@ -188,12 +189,10 @@ def parse_otlp_traces(doc: c.Doc, *, path: str | os.PathLike[str] | None = None)
     """
     reqs, name = _requests(doc, path, "resourceSpans")
     rows = []
+    wheres: list[str] = []
     for where, service, scope, item in _resources(reqs, "resourceSpans", "scopeSpans", "spans", name):
         s = c.obj(item, where, name)
-        trace_id = normalise_id(s.get("traceId"), f"{where}.traceId", name)
-        span_id = normalise_id(s.get("spanId"), f"{where}.spanId", name)
-        if trace_id is None or span_id is None:
-            raise DataError("a span needs a traceId and a spanId", path=name, field=f"{where}.{'traceId' if trace_id is None else 'spanId'}")
+        wheres.append(where)
         start_ns = c.nanos(s.get("startTimeUnixNano"), f"{where}.startTimeUnixNano", name)
         end_ns = c.nanos(s.get("endTimeUnixNano"), f"{where}.endTimeUnixNano", name)
         duration = (end_ns - start_ns) / 1e9 if start_ns and end_ns else math.nan
@@ -208,9 +207,9 @@ def parse_otlp_traces(doc: c.Doc, *, path: str | os.PathLike[str] | None = None)
         if status.get("message"):
             attrs["otel.status_description"] = str(status["message"])
         rows.append({
-            "trace_id": trace_id,
-            "span_id": span_id,
-            "parent_id": normalise_id(s.get("parentSpanId"), f"{where}.parentSpanId", name),
+            "trace_id": s.get("traceId"),
+            "span_id": s.get("spanId"),
+            "parent_id": s.get("parentSpanId"),
             "service": service,
             "operation": c.text(s.get("name"), f"{where}.name", name, optional=True) or "",
             "start": c.ns_to_seconds(start_ns),
@@ -218,7 +217,34 @@ def parse_otlp_traces(doc: c.Doc, *, path: str | os.PathLike[str] | None = None)
             "status": _STATUS[code],
             "attributes": c.json_text(attrs),
         })  # fmt: skip
-    return dedupe_spans(c.frame(rows, SPAN_COLUMNS))
+    out = c.frame(rows, SPAN_COLUMNS)
+    for column, key in (("trace_id", "traceId"), ("span_id", "spanId"), ("parent_id", "parentSpanId")):
+        out[column] = _ids(out[column], [f"{w}.{key}" for w in wheres] if len(out) else [], name)
+    missing = out["trace_id"].isna() | out["span_id"].isna()
+    if missing.any():
+        i = int(missing.to_numpy().argmax())
+        key = "traceId" if out["trace_id"].iloc[i] is None else "spanId"
+        raise DataError("a span needs a traceId and a spanId", path=name, field=f"{wheres[i]}.{key}")
+    return dedupe_spans(out)
+
+
+_WELL_FORMED = r"[0-9a-f]{16}|[0-9a-f]{32}"
+
+
+def _ids(raw: pd.Series, fields: list[str], path: str | None) -> pd.Series:
+    """Normalise a column of ids at once; only ids that are not plain 16/32-digit hex go
+    through :func:`normalise_id` one by one."""
+    if raw.empty:
+        return raw.astype(object)
+    # Non-strings become None here (pandas' .str refuses columns without strings) and are
+    # then checked one by one, which names them.
+    strings = raw.where(raw.map(type) == str, None).astype(object)
+    low = strings.str.lower()
+    plain = low.str.fullmatch(_WELL_FORMED).fillna(False).astype(bool)
+    out = low.where(plain & ~low.str.fullmatch("0+").fillna(False).astype(bool), None).astype(object)
+    for i in np.flatnonzero(~plain.to_numpy()):
+        out.iat[i] = normalise_id(raw.iat[i], fields[i], path)
+    return out
 
 
 def dedupe_spans(spans: pd.DataFrame) -> pd.DataFrame:
