@@ -1,1 +1,49 @@
-"""(filled by its issue)"""
+"""aisre.simulator: a simpy fault simulator producing labelled multi-signal Cases.
+
+Requests flow through a real microservice topology (Online Boutique, Sock Shop, Train Ticket,
+your own YAML/JSON, or ``random:N``); faults change how services behave and the symptoms spread
+along the call graph. Every run is a :class:`aisre.case.Case` with its ground truth::
+
+    from aisre.simulator import simulate, export_rcaeval
+    case = simulate("online-boutique", ["cpu:cartservice@300+300*0.9"], duration=600, rate=20, seed=1)
+    export_rcaeval(case, "out")
+
+See ``docs/faults.md`` for the fault catalogue and the topology format.
+"""
+
+from __future__ import annotations
+
+from .engine import CAUSES, RECORD_FIELDS
+from .export import RCAEVAL_METRICS, export_case, export_rcaeval, write
+from .faults import DEFAULT_INTENSITY, FAULT_KINDS, FaultSpec, ResolvedFault, parse_fault, resolve_faults
+from .runner import simulate
+from .scenarios import DEFAULT_SCENARIO, SCENARIOS, run_scenario
+from .telemetry import METRICS, NOISE_ALERTS, alertmanager_payloads
+from .topology import BUILTIN_TOPOLOGIES, SimTopology, load_topology, parse_topology, random_topology
+
+__all__ = [
+    "BUILTIN_TOPOLOGIES",
+    "CAUSES",
+    "DEFAULT_INTENSITY",
+    "DEFAULT_SCENARIO",
+    "FAULT_KINDS",
+    "METRICS",
+    "NOISE_ALERTS",
+    "RCAEVAL_METRICS",
+    "RECORD_FIELDS",
+    "SCENARIOS",
+    "FaultSpec",
+    "ResolvedFault",
+    "SimTopology",
+    "alertmanager_payloads",
+    "export_case",
+    "export_rcaeval",
+    "load_topology",
+    "parse_fault",
+    "parse_topology",
+    "random_topology",
+    "resolve_faults",
+    "run_scenario",
+    "simulate",
+    "write",
+]

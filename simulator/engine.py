@@ -1,0 +1,953 @@
+"""The discrete-event model (simpy): requests flow through the call graph and faults act on it.
+
+Every entry request is a simpy process walking its endpoint's call tree depth first. At each
+service it is routed round-robin to a ready instance, waits for one of the instance's
+``capacity`` worker slots (a FIFO queue; the wait ends at the request's deadline), does its CPU
+work under processor sharing (the instance's cores split among the requests working at once,
+minus what a CPU hog takes), then makes its downstream calls in order, each with its own
+timeout, retries with exponential back-off and, where configured, a connection from a bounded
+pool. A slot is held for the whole request, so a slow callee backs its callers up: the way
+thread-per-request services saturate in production.
+
+Instances crash, are OOM-killed and restart with Kubernetes' back-off; a killed instance fails
+its in-flight and queued requests, and the load balancer keeps sending it traffic until its
+readiness probe notices (``PROBE_LAG``). An autoscaler adds replicas on CPU. Fault kinds change
+instance state at their start and end (see ``docs/faults.md``).
+
+Determinism: simpy orders simultaneous events by insertion, and every random number comes from
+buffers refilled from the one ``numpy.random.Generator`` passed in, consumed in event order; no
+global random state is touched.
+
+The model records one row per request attempt at a service (:data:`RECORD_FIELDS`) plus
+lifecycle events; :mod:`.telemetry` turns them into metrics, logs, spans, events and alerts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import simpy
+
+from .faults import ResolvedFault
+from .topology import Call, SimTopology
+from .workload import Arrivals
+
+__all__ = ["CAUSES", "RECORD_FIELDS", "Engine", "EngineResult", "run_engine"]
+
+OK, TIMEOUT, REFUSED, RESET, EXCEPTION, BAD_VERSION, CONFIG, POOL, SOCKET, UPSTREAM = range(10)
+CAUSES = (
+    "ok", "timeout", "refused", "reset", "exception", "bad_version",
+    "config", "pool_timeout", "socket_exhausted", "upstream",
+)  # fmt: skip
+"""Outcome codes of a request attempt, indexed by the ``status`` field of a record."""
+
+RETRYABLE = frozenset({TIMEOUT, REFUSED, RESET, SOCKET})
+"""Outcomes a client retries (transport failures; application errors are not retried)."""
+
+RECORD_FIELDS = (
+    "start", "end", "trace", "parent", "service", "instance", "endpoint", "status",
+    "work", "served", "caller", "attempt", "wait", "detail",
+)  # fmt: skip
+"""Columns of the engine's record array: one row per request attempt at a service.
+
+``end`` is when the server finished (for a timed-out attempt, later than the caller gave up);
+``served`` is 0 when the attempt never reached a worker (refused, socket failure); ``work`` is
+the CPU seconds it used; ``detail`` the service index of the failing callee for ``upstream``."""
+
+PROBE_LAG = 2.0
+"""Seconds before the load balancer stops routing to a dead instance (readiness probe)."""
+
+READY_DELAY = 3.0
+"""Seconds from a container start to the instance taking traffic."""
+
+BACKOFF = (1.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0)
+"""Kubernetes CrashLoopBackOff delays before the n-th restart, in seconds."""
+
+NET_RTT = 0.0005
+"""Seconds of network round trip added to every call."""
+
+AUTOSCALE_PERIOD = 15.0
+"""Seconds between autoscaler evaluations (the HPA sync period)."""
+
+_BUF = 1 << 15
+_NO_CONNECTION = -1  # _pooled's own failure to get a connection, unlike a callee's POOL status
+
+
+@dataclass
+class EngineResult:
+    """What a run produced: the record array, lifecycle events and logs, and state intervals."""
+
+    records: np.ndarray
+    events: list[tuple[float, str, str, str, str, dict[str, Any]]]
+    logs: list[tuple[float, str, str, str, str, str | None]]
+    down: list[tuple[int, float, float]]
+    leaks: list[tuple[int, float, float, float]]
+    sockets: list[tuple[int, float, float, float]]
+    hogs: list[tuple[str, int, float, float, float]]
+    changes: list[dict[str, Any]]
+    never_ran: set[int]
+    sim_events: int
+    faults: list[ResolvedFault] = field(default_factory=list)
+
+
+class _Sem:
+    """A counting semaphore with a FIFO of waiting simpy events (worker slots, pool conns)."""
+
+    __slots__ = ("base", "cap", "busy", "waiters")
+
+    def __init__(self, cap: int) -> None:
+        self.base = cap
+        self.cap = cap
+        self.busy = 0
+        self.waiters: deque[simpy.Event] = deque()
+
+
+def _expire(ev: simpy.Event, _: simpy.Event) -> None:
+    if not ev.triggered:
+        ev.succeed(False)
+
+
+class Engine:
+    """One simulation run over a topology, with faults, driven by pre-drawn arrivals."""
+
+    def __init__(
+        self,
+        topology: SimTopology,
+        faults: list[ResolvedFault],
+        arrivals: Arrivals,
+        rng: np.random.Generator,
+        *,
+        duration: float,
+    ) -> None:
+        self.topo = topology
+        self.faults = faults
+        self.arrivals = arrivals
+        self.rng = rng
+        self.duration = float(duration)
+        self.env = simpy.Environment()
+        self._compile()
+        self._ubuf: list[float] = []
+        self._ui = _BUF
+        self._wbuf: list[float] = []
+        self._wi = _BUF
+        self.recs: list[Any] = []
+        self.events: list[tuple[float, str, str, str, str, dict[str, Any]]] = []
+        self.logs: list[tuple[float, str, str, str, str, str | None]] = []
+        self.down: list[tuple[int, float, float]] = []
+        self.leaks: list[tuple[int, float, float, float]] = []
+        self.sock_segments: list[tuple[int, float, float, float]] = []
+        self.hogs: list[tuple[str, int, float, float, float]] = []
+        self.changes: list[dict[str, Any]] = []
+        self.restarts = [0] * self.n_inst
+
+    # ------------------------------------------------------------------ setup
+    def _compile(self) -> None:
+        topo = self.topo
+        self.svc_names = topo.service_names()
+        sidx = {n: i for i, n in enumerate(self.svc_names)}
+        self.svc_index = sidx
+        self.host_names = [h.name for h in topo.hosts]
+        hidx = {n: i for i, n in enumerate(self.host_names)}
+        placement = topo.placement()
+        self.inst_names = [p[0] for p in placement]
+        self.inst_index = {n: i for i, n in enumerate(self.inst_names)}
+        self.inst_svc = [sidx[p[1]] for p in placement]
+        self.inst_host = [hidx[p[2]] if p[2] is not None else -1 for p in placement]
+        self.n_inst = len(placement)
+        services = topo.services
+        self.svc_insts: list[list[int]] = [[] for _ in services]
+        for i, s in enumerate(self.inst_svc):
+            self.svc_insts[s].append(i)
+        self.cores = [services[s].cores for s in self.inst_svc]
+        self.slots = [_Sem(services[s].capacity) for s in self.inst_svc]
+        self.active = [0] * self.n_inst
+        self.cpu_acc = [0.0] * self.n_inst
+        self.epoch = [0] * self.n_inst
+        # initial replicas run from the start; the rest wait for the autoscaler
+        self.up = [False] * self.n_inst
+        self.never_ran: set[int] = set()
+        self.spare: set[int] = set()
+        self.down_since: dict[int, float] = {}
+        self.routable: list[list[int]] = [[] for _ in services]
+        for s, insts in enumerate(self.svc_insts):
+            for k, i in enumerate(insts):
+                if k < services[s].replicas:
+                    self.up[i] = True
+                    self.routable[s].append(i)
+                else:
+                    self.never_ran.add(i)
+                    self.spare.add(i)
+                    self.down_since[i] = 0.0
+        self.rr = [0] * len(services)
+        self.version = [services[s].version for s in self.inst_svc]
+        # fault state, per instance; ``flag`` lets the hot path skip all of it
+        self.flag = [False] * self.n_inst
+        self.parts: list[dict[str, float]] = [{} for _ in range(self.n_inst)]
+        self.slow = [1.0] * self.n_inst
+        self.app_share = [1.0] * self.n_inst
+        self.delay = [0.0] * self.n_inst
+        self.loss = [0.0] * self.n_inst
+        self.err_p = [0.0] * self.n_inst
+        self.err_cause = [OK] * self.n_inst
+        self.ep_err: dict[tuple[int, int], float] = {}
+        self.sock_full = [math.inf] * self.n_inst
+        self.leak_rate = [0.0] * self.n_inst
+        self.leak_t0 = [0.0] * self.n_inst
+        self.pools: dict[tuple[int, int], _Sem] = {}
+        self.pool_leak: dict[tuple[int, int], float] = {}
+        self.pool_fault = False
+        # endpoints, globally indexed
+        self.ep_names: list[str] = []
+        self.ep_ops: list[str] = []
+        self.ep_svc: list[int] = []
+        self.ep_work: list[float] = []
+        self.ep_timeout: list[float] = []
+        self.ep_index: dict[tuple[str, str], int] = {}
+        for s in services:
+            for e in s.endpoints:
+                self.ep_index[(s.name, e.name)] = len(self.ep_names)
+                self.ep_names.append(e.name)
+                self.ep_ops.append(e.operation or e.name)
+                self.ep_svc.append(sidx[s.name])
+                self.ep_work.append(e.work)
+                self.ep_timeout.append(e.timeout)
+        self.ep_steps: list[list[Any]] = [[] for _ in self.ep_names]
+        for s in services:
+            for e in s.endpoints:
+                steps = []
+                for step in e.calls:
+                    if isinstance(step, tuple):
+                        steps.append([self._compile_call(c) for c in step])
+                    else:
+                        steps.append(self._compile_call(step))
+                self.ep_steps[self.ep_index[(s.name, e.name)]] = steps
+        entries = topo.entry_endpoints()
+        self.entry_eps = [self.ep_index[(s, e)] for s, e, _ in entries]
+        self.entry_weights = [w for _, _, w in entries]
+
+    def _compile_call(self, c: Call) -> tuple[int, int, int, bool, int, float, int, bool]:
+        return (
+            self.svc_index[c.service],
+            self.ep_index[(c.service, c.endpoint)],
+            c.count,
+            c.optional,
+            c.retries,
+            c.timeout,
+            c.pool or 0,
+            c.asynchronous,
+        )
+
+    # ------------------------------------------------------------------ randomness
+    def _u(self) -> float:
+        i = self._ui
+        if i >= _BUF:
+            self._ubuf = self.rng.random(_BUF).tolist()
+            i = 0
+        self._ui = i + 1
+        return self._ubuf[i]
+
+    def _w(self) -> float:
+        i = self._wi
+        if i >= _BUF:
+            # lognormal with mean 1 and a coefficient of variation of ~0.5: service times
+            self._wbuf = self.rng.lognormal(-0.5 * 0.47**2, 0.47, _BUF).tolist()
+            i = 0
+        self._wi = i + 1
+        return self._wbuf[i]
+
+    # ------------------------------------------------------------------ running
+    def run(self) -> EngineResult:
+        """Run the model to the end of the window and return what it recorded."""
+        env = self.env
+        env.process(self._arrive())
+        for f in self.faults:
+            env.process(self._fault(f))
+        for s, svc in enumerate(self.topo.services):
+            if svc.autoscale is not None:
+                env.process(self._autoscale(s))
+        env.run(until=self.duration)
+        for i, t0 in self.down_since.items():
+            self.down.append((i, t0, self.duration))
+        # records left as None belong to requests still in flight at the end: drop them
+        rows = [r for r in self.recs if r is not None]
+        records = np.array(rows, dtype=np.float64) if rows else np.zeros((0, len(RECORD_FIELDS)))
+        return EngineResult(
+            records=records,
+            events=self.events,
+            logs=self.logs,
+            down=self.down,
+            leaks=self.leaks,
+            sockets=self.sock_segments,
+            hogs=self.hogs,
+            changes=self.changes,
+            never_ran=self.never_ran,
+            sim_events=_events_processed(env),
+            faults=self.faults,
+        )
+
+    def _arrive(self) -> Any:
+        env = self.env
+        timeout = env.timeout
+        process = env.process
+        eps = self.entry_eps
+        root = self._root
+        for k, (t, e) in enumerate(zip(self.arrivals.times.tolist(), self.arrivals.entry.tolist())):
+            dt = t - env.now
+            if dt > 0:
+                yield timeout(dt)
+            process(root(k, eps[e]))
+
+    def _root(self, trace: int, ep: int) -> Any:
+        yield from self._serve(trace, -1, -1, self.ep_svc[ep], ep, self.env.now + self.ep_timeout[ep], 0)
+
+    def _attempts(
+        self, trace: int, parent: int, caller: int, s: int, ep: int, retries: int, timeout: float, deadline: float
+    ) -> Any:
+        env = self.env
+        attempt = 0
+        while True:
+            dl = env.now + timeout
+            if dl > deadline:
+                dl = deadline
+            status = yield from self._serve(trace, parent, caller, s, ep, dl, attempt)
+            if status == OK or status not in RETRYABLE or attempt >= retries:
+                return status
+            attempt += 1
+            backoff = 0.025 * (1 << attempt) * (0.5 + self._u())
+            if env.now + backoff >= deadline:
+                return status
+            yield env.timeout(backoff)
+
+    def _serve(self, trace: int, parent: int, caller: int, s: int, ep: int, deadline: float, attempt: int) -> Any:
+        env = self.env
+        now = env.now
+        recs = self.recs
+        rec = len(recs)
+        recs.append(None)
+        routable = self.routable[s]
+        if not routable:
+            recs[rec] = (now, now, trace, parent, s, -1, ep, REFUSED, 0.0, 0, caller, attempt, 0.0, -1)
+            return REFUSED
+        k = self.rr[s] + 1
+        self.rr[s] = k
+        i = routable[k % len(routable)]
+        if not self.up[i]:
+            recs[rec] = (now, now, trace, parent, s, i, ep, REFUSED, 0.0, 0, caller, attempt, 0.0, -1)
+            return REFUSED
+        extra = NET_RTT
+        flagged = self.flag[i]
+        if caller >= 0 and self.flag[caller]:
+            extra += self.delay[caller]
+            if now >= self.sock_full[caller] and self._u() < 0.8:
+                recs[rec] = (now, now, trace, parent, s, i, ep, SOCKET, 0.0, 0, caller, attempt, 0.0, -1)
+                return SOCKET
+        if flagged:
+            extra += self.delay[i]
+            loss = self.loss[i]
+            if loss:
+                lost = 0
+                while lost < 4 and self._u() < loss:
+                    lost += 1
+                # each lost segment costs a TCP retransmission timeout, doubling from 200 ms
+                extra += 0.2 * ((1 << lost) - 1)
+            if now >= self.sock_full[i] and self._u() < 0.8:
+                recs[rec] = (now, now + 0.001, trace, parent, s, i, ep, SOCKET, 0.0, 1, caller, attempt, 0.0, -1)
+                return SOCKET
+        # a worker slot, or a place in the queue until the deadline
+        sem = self.slots[i]
+        wait = 0.0
+        if sem.busy < sem.cap:
+            sem.busy += 1
+        else:
+            ev = env.event()
+            sem.waiters.append(ev)
+            env.timeout(deadline - now).callbacks.append(lambda _e, ev=ev: _expire(ev, _e))
+            got = yield ev
+            wait = env.now - now
+            if not got:
+                cause = TIMEOUT if got is False else RESET
+                recs[rec] = (now, env.now, trace, parent, s, i, ep, cause, 0.0, 1, caller, attempt, wait, -1)
+                return cause
+        epoch = self.epoch[i]
+        wi = self._wi  # self._w() inlined: once per call
+        if wi >= _BUF:
+            self._w()
+            wi = 0
+        self._wi = wi + 1
+        work = self.ep_work[ep] * self._wbuf[wi]
+        share = self.cores[i] * self.app_share[i] / (self.active[i] + 1)
+        t_work = work / (share if share < 1.0 else 1.0)
+        if flagged:
+            t_work *= self.slow[i]
+            if self.leak_rate[i]:
+                frac = self._mem_frac(i, env.now)
+                if frac > 0.8:  # garbage collection thrashes as the heap fills
+                    t_work *= 1.0 + 20.0 * (frac - 0.8)
+        t_work += extra
+        self.active[i] += 1
+        self.cpu_acc[i] += work
+        left = deadline - env.now
+        if t_work >= left:
+            # the caller gives up at its deadline; the server still finishes the work
+            if left > 0:
+                yield env.timeout(left)
+            rest = t_work - max(left, 0.0)
+            env.timeout(rest).callbacks.append(lambda _e, i=i, epoch=epoch: self._late(i, epoch))
+            recs[rec] = (now, env.now + rest, trace, parent, s, i, ep, TIMEOUT, work, 1, caller, attempt, wait, -1)
+            return TIMEOUT
+        yield env.timeout(t_work)
+        if self.epoch[i] != epoch:
+            recs[rec] = (now, env.now, trace, parent, s, i, ep, RESET, work, 1, caller, attempt, wait, -1)
+            return RESET
+        self.active[i] -= 1
+        status = OK
+        detail = -1
+        if flagged:
+            p = self.err_p[i]
+            if p and self._u() < p:
+                status = self.err_cause[i]
+            elif self.ep_err:
+                pe = self.ep_err.get((i, ep), 0.0)
+                if pe and self._u() < pe:
+                    status = EXCEPTION
+        if status == OK:
+            for step in self.ep_steps[ep]:
+                if type(step) is list:
+                    procs = [
+                        env.process(self._attempts(trace, rec, i, c[0], c[1], c[4], c[5], deadline))
+                        for c in step
+                        for _ in range(c[2])
+                    ]
+                    yield env.all_of(procs)
+                    opts = [c for c in step for _ in range(c[2])]
+                    for c, p in zip(opts, procs):
+                        if p.value != OK and not c[3]:
+                            status, detail = (TIMEOUT if env.now >= deadline else UPSTREAM), c[0]
+                            break
+                else:
+                    cs, ce, count, optional, retries, timeout, pool, asynchronous = step
+                    for _ in range(count):
+                        if asynchronous:
+                            env.process(self._attempts(trace, rec, i, cs, ce, retries, timeout, env.now + timeout))
+                            continue
+                        if pool:
+                            r = yield from self._pooled(trace, rec, i, cs, ce, retries, timeout, deadline, pool)
+                        else:
+                            # _attempts inlined: this loop runs once per call, the hottest path
+                            attempt = 0
+                            while True:
+                                dl = env.now + timeout
+                                if dl > deadline:
+                                    dl = deadline
+                                r = yield from self._serve(trace, rec, i, cs, ce, dl, attempt)
+                                if r == OK or r not in RETRYABLE or attempt >= retries:
+                                    break
+                                attempt += 1
+                                backoff = 0.025 * (1 << attempt) * (0.5 + self._u())
+                                if env.now + backoff >= deadline:
+                                    break
+                                yield env.timeout(backoff)
+                        if r != OK and not optional:
+                            if r == _NO_CONNECTION:
+                                status = POOL
+                            else:
+                                status = TIMEOUT if env.now >= deadline else UPSTREAM
+                            detail = cs
+                            break
+                if status != OK or self.epoch[i] != epoch:
+                    break
+            if self.epoch[i] != epoch:
+                status = RESET
+        if self.epoch[i] == epoch:
+            self._release(sem)
+        recs[rec] = (now, env.now, trace, parent, s, i, ep, status, work, 1, caller, attempt, wait, detail)
+        return status
+
+    def _pooled(
+        self, trace: int, parent: int, i: int, cs: int, ce: int, retries: int, timeout: float, deadline: float, size: int
+    ) -> Any:
+        env = self.env
+        key = (i, cs)
+        sem = self.pools.get(key)
+        if sem is None:
+            sem = self.pools[key] = _Sem(size)
+        if self.pool_fault:
+            leak = self.pool_leak.get(key, 0.0)
+            sem.cap = max(0, sem.base - math.ceil(leak * sem.base - 1e-9))
+        if sem.busy < sem.cap:
+            sem.busy += 1
+        else:
+            ev = env.event()
+            sem.waiters.append(ev)
+            limit = min(deadline, env.now + timeout)
+            env.timeout(limit - env.now).callbacks.append(lambda _e, ev=ev: _expire(ev, _e))
+            got = yield ev
+            if not got:
+                return _NO_CONNECTION
+        r = yield from self._attempts(trace, parent, i, cs, ce, retries, timeout, deadline)
+        self._release(sem)
+        return r
+
+    @staticmethod
+    def _release(sem: _Sem) -> None:
+        q = sem.waiters
+        while q:
+            ev = q.popleft()
+            if not ev.triggered:
+                ev.succeed(True)  # the slot passes straight to the next in line
+                return
+        if sem.busy > 0:
+            sem.busy -= 1
+
+    def _late(self, i: int, epoch: int) -> None:
+        if self.epoch[i] == epoch:
+            self.active[i] -= 1
+            self._release(self.slots[i])
+
+    def _mem_frac(self, i: int, now: float) -> float:
+        svc = self.topo.services[self.inst_svc[i]]
+        used = svc.mem_mb + self.leak_rate[i] * (now - self.leak_t0[i]) / 2**20
+        return used / svc.mem_limit_mb
+
+    # ------------------------------------------------------------------ lifecycle
+    def _event(self, entity: str, kind: str, reason: str, message: str, **attrs: Any) -> None:
+        self.events.append((self.env.now, entity, kind, reason, message, attrs))
+
+    def _log(self, entity: str, level: str, template: str, message: str) -> None:
+        self.logs.append((self.env.now, entity, level, template, message, None))
+
+    def _kill(self, i: int, reason: str, exit_code: int) -> None:
+        """Stop instance *i*: in-flight and queued requests fail, routing stops after the probe lag."""
+        if not self.up[i]:
+            return
+        env = self.env
+        name = self.inst_names[i]
+        svc = self.svc_names[self.inst_svc[i]]
+        self.up[i] = False
+        self.epoch[i] += 1
+        self.active[i] = 0
+        sem = self.slots[i]
+        sem.busy = 0
+        while sem.waiters:
+            ev = sem.waiters.popleft()
+            if not ev.triggered:
+                ev.succeed(None)
+        self.down_since[i] = env.now
+        self.restarts[i] += 1
+        self._event(
+            name, "k8s", reason,
+            f"Container {svc} in pod {name} terminated: {reason} (exit code {exit_code})",
+            type="Warning", involvedObject={"kind": "Pod", "name": name}, exitCode=exit_code, restartCount=self.restarts[i],
+        )  # fmt: skip
+        env.timeout(PROBE_LAG).callbacks.append(lambda _e, i=i: self._unroute(i))
+
+    def _unroute(self, i: int) -> None:
+        if not self.up[i]:
+            r = self.routable[self.inst_svc[i]]
+            if i in r:
+                r.remove(i)
+                name = self.inst_names[i]
+                self._event(name, "k8s", "Unhealthy", f"Readiness probe failed: dial tcp {name}:8080: connect: connection refused",
+                            type="Warning", involvedObject={"kind": "Pod", "name": name})
+
+    def _start(self, i: int, reason: str = "Started") -> None:
+        """Start instance *i*'s container; it takes traffic after :data:`READY_DELAY`."""
+        env = self.env
+        name = self.inst_names[i]
+        svc = self.svc_names[self.inst_svc[i]]
+        self.up[i] = True
+        self.never_ran.discard(i)
+        self.spare.discard(i)
+        if i in self.down_since:
+            self.down.append((i, self.down_since.pop(i), env.now))
+        self._event(name, "k8s", reason, f"Started container {svc}", type="Normal", involvedObject={"kind": "Pod", "name": name})
+        self._log(name, "INFO", "Starting <*> version <*> on port <*>", f"Starting {svc} version {self.version[i]} on port 8080")
+
+        def ready(_e: Any, i: int = i) -> None:
+            if self.up[i] and i not in self.routable[self.inst_svc[i]]:
+                self.routable[self.inst_svc[i]].append(i)
+                self.routable[self.inst_svc[i]].sort()
+
+        env.timeout(READY_DELAY).callbacks.append(ready)
+
+    def _restart_after(self, i: int) -> Any:
+        """Wait the back-off for instance *i*'s next restart (emitting BackOff), then start it."""
+        n = self.restarts[i]
+        delay = BACKOFF[min(n - 1, len(BACKOFF) - 1)]
+        name = self.inst_names[i]
+        svc = self.svc_names[self.inst_svc[i]]
+        if n > 1:
+            self._event(name, "k8s", "BackOff", f"Back-off restarting failed container {svc} in pod {name}",
+                        type="Warning", involvedObject={"kind": "Pod", "name": name}, backoffSeconds=delay)
+        yield self.env.timeout(delay)
+        self._start(i)
+
+    def _set_part(self, i: int, key: str, factor: float | None) -> None:
+        parts = self.parts[i]
+        if factor is None:
+            parts.pop(key, None)
+        else:
+            parts[key] = factor
+        slow = 1.0
+        for v in parts.values():
+            slow *= v
+        self.slow[i] = slow
+        self._reflag(i)
+
+    def _reflag(self, i: int) -> None:
+        self.flag[i] = bool(
+            self.parts[i] or self.delay[i] or self.loss[i] or self.err_p[i] or self.leak_rate[i]
+            or self.sock_full[i] < math.inf or any(k[0] == i for k in self.ep_err)
+        )  # fmt: skip
+
+    # ------------------------------------------------------------------ faults
+    def _fault(self, f: ResolvedFault) -> Any:
+        env = self.env
+        yield env.timeout(f.start)
+        insts = [self.inst_index[n] for n in f.instances]
+        handler = getattr(self, f"_fault_{f.kind}")
+        yield from handler(f, insts)
+
+    def _until_end(self, f: ResolvedFault) -> Any:
+        left = f.end - self.env.now
+        if left > 0:
+            yield self.env.timeout(left)
+
+    def _fault_cpu(self, f: ResolvedFault, insts: list[int]) -> Any:
+        for i in insts:
+            self.app_share[i] = max(0.05, 1.0 - f.intensity)
+            self._set_part(i, "cpu", 1.0)
+            self.hogs.append(("cpu", i, f.start, f.end, f.intensity * self.cores[i]))
+        yield from self._until_end(f)
+        for i in insts:
+            self.app_share[i] = 1.0
+            self._set_part(i, "cpu", None)
+
+    def _fault_disk(self, f: ResolvedFault, insts: list[int]) -> Any:
+        for i in insts:
+            kind = self.topo.services[self.inst_svc[i]].kind
+            share = 0.8 if kind != "service" else 0.3
+            self._set_part(i, "disk", 1.0 + 4.0 * f.intensity * share)
+            self.hogs.append(("disk", i, f.start, f.end, f.intensity * 80e6))
+        yield from self._until_end(f)
+        for i in insts:
+            self._set_part(i, "disk", None)
+
+    def _fault_delay(self, f: ResolvedFault, insts: list[int]) -> Any:
+        for i in insts:
+            self.delay[i] = f.intensity
+            self._reflag(i)
+        yield from self._until_end(f)
+        for i in insts:
+            self.delay[i] = 0.0
+            self._reflag(i)
+
+    def _fault_loss(self, f: ResolvedFault, insts: list[int]) -> Any:
+        for i in insts:
+            self.loss[i] = f.intensity
+            self._reflag(i)
+        yield from self._until_end(f)
+        for i in insts:
+            self.loss[i] = 0.0
+            self._reflag(i)
+
+    def _fault_error(self, f: ResolvedFault, insts: list[int]) -> Any:
+        ep = self.ep_index[(f.service, f.endpoint)]
+        for i in insts:
+            self.ep_err[(i, ep)] = f.intensity
+            self._reflag(i)
+        yield from self._until_end(f)
+        for i in insts:
+            self.ep_err.pop((i, ep), None)
+            self._reflag(i)
+
+    def _fault_socket(self, f: ResolvedFault, insts: list[int]) -> Any:
+        for i in insts:
+            svc = self.topo.services[self.inst_svc[i]]
+            rate = f.intensity * (svc.socket_limit - svc.sockets) / 60.0
+            self.sock_full[i] = f.start + (svc.socket_limit - svc.sockets) / rate
+            self.sock_segments.append((i, f.start, f.end, rate))
+            self._reflag(i)
+            self.env.timeout(self.sock_full[i] - f.start).callbacks.append(
+                lambda _e, i=i, svc=svc: self._log(
+                    self.inst_names[i], "ERROR", "accept4: too many open files; retrying in <*>",
+                    f"accept4: too many open files; retrying in 5ms (limit {svc.socket_limit})")
+            )  # fmt: skip
+        yield from self._until_end(f)
+        for i in insts:
+            self.sock_full[i] = math.inf
+            self._reflag(i)
+
+    def _fault_mem(self, f: ResolvedFault, insts: list[int]) -> Any:
+        procs = [self.env.process(self._leak(f, i)) for i in insts]
+        yield self.env.all_of(procs)
+
+    def _leak(self, f: ResolvedFault, i: int) -> Any:
+        env = self.env
+        svc = self.topo.services[self.inst_svc[i]]
+        headroom = (svc.mem_limit_mb - svc.mem_mb) * 2**20
+        rate = f.intensity * headroom / 60.0  # bytes per second
+        name = self.inst_names[i]
+        while env.now < f.end:
+            if not self.up[i]:
+                yield env.timeout(1.0)
+                continue
+            t0 = env.now
+            self.leak_rate[i] = rate
+            self.leak_t0[i] = t0
+            self._reflag(i)
+            t_oom = t0 + headroom / rate
+            t_warn = t0 + 0.85 * headroom / rate
+            if t_warn < f.end:
+                env.timeout(t_warn - t0).callbacks.append(
+                    lambda _e, name=name: self._log(name, "WARN", "GC overhead limit approaching: heap usage <*>% of <*>",
+                                                    f"GC overhead limit approaching: heap usage 87% of {svc.mem_limit_mb:g}Mi")
+                )  # fmt: skip
+            if t_oom >= f.end:
+                yield env.timeout(f.end - t0)
+                self.leaks.append((i, t0, env.now, rate))
+                break
+            yield env.timeout(t_oom - t0)
+            self.leaks.append((i, t0, env.now, rate))
+            self.leak_rate[i] = 0.0
+            self._reflag(i)
+            self._log(name, "ERROR", "java.lang.OutOfMemoryError: <*>", "java.lang.OutOfMemoryError: Java heap space")
+            self._kill(i, "OOMKilled", 137)
+            yield from self._restart_after(i)
+        self.leak_rate[i] = 0.0
+        self._reflag(i)
+
+    def _fault_crash(self, f: ResolvedFault, insts: list[int]) -> Any:
+        procs = [self.env.process(self._crashloop(f, i)) for i in insts]
+        yield self.env.all_of(procs)
+
+    def _crashloop(self, f: ResolvedFault, i: int) -> Any:
+        env = self.env
+        name = self.inst_names[i]
+        svc = self.svc_names[self.inst_svc[i]]
+        self._event(name, "k8s", "Killing", f"Stopping container {svc}", type="Normal", involvedObject={"kind": "Pod", "name": name})
+        first = True
+        while True:
+            if self.up[i]:
+                if not first:
+                    self._log(name, "ERROR", "panic: <*>", f"panic: failed to connect to dependency during startup (pod {name})")
+                self._kill(i, "Error" if not first else "Killed", 1 if not first else 137)
+            first = False
+            n = self.restarts[i]
+            delay = BACKOFF[min(n - 1, len(BACKOFF) - 1)]
+            if n > 1:
+                self._event(name, "k8s", "BackOff", f"Back-off restarting failed container {svc} in pod {name}",
+                            type="Warning", involvedObject={"kind": "Pod", "name": name}, backoffSeconds=delay)
+            yield env.timeout(delay)
+            self._start(i)
+            if env.now >= f.end:
+                return
+            # while the fault lasts the container dies again a few seconds after starting
+            yield env.timeout(min(3.0 + 4.0 * self._u(), max(0.0, f.end - env.now) + 0.01))
+            if env.now >= f.end:
+                return
+
+    def _fault_deploy(self, f: ResolvedFault, insts: list[int]) -> Any:
+        env = self.env
+        svc = self.topo.services[self.svc_index[f.service]]
+        old = svc.version
+        new = _bump(old)
+        revision = f"{int(self._u() * 2**32):08x}"
+        self._event(f.service, "deploy", "DeploymentUpdated", f"deployment/{f.service} image {f.service}:{old} -> {f.service}:{new}",
+                    version=new, previous=old, revision=revision, author="ci-bot")
+        self.changes.append({
+            "id": f"deploy-{f.service}-{new}", "service": f.service, "time": env.now, "author": "ci-bot",
+            "revision": revision, "files": [f"src/{f.service}/handler.go", f"src/{f.service}/client.go"],
+            "description": f"deploy {f.service} {new}",
+        })  # fmt: skip
+        self._event(f.service, "k8s", "ScalingReplicaSet", f"Scaled up replica set {f.service}-{revision[:6]} to {len(insts)}",
+                    type="Normal", involvedObject={"kind": "Deployment", "name": f.service})
+        for i in insts:
+            # rolling update, surge one: the new pod starts, then the old one stops
+            yield env.timeout(4.0 + 2.0 * self._u())
+            name = self.inst_names[i]
+            self._event(name, "k8s", "Pulled", f"Container image \"{f.service}:{new}\" already present on machine",
+                        type="Normal", involvedObject={"kind": "Pod", "name": name})
+            self.version[i] = new
+            self._set_part(i, "deploy", 1.0 + 4.0 * f.intensity)
+            self.err_p[i] = 0.2 * f.intensity
+            self.err_cause[i] = BAD_VERSION
+            self._reflag(i)
+            self._log(name, "INFO", "Starting <*> version <*> on port <*>", f"Starting {f.service} version {new} on port 8080")
+        yield from self._until_end(f)
+        if env.now < self.duration:
+            self._event(f.service, "deploy", "RollbackCompleted", f"deployment/{f.service} rolled back to {f.service}:{old}",
+                        version=old, previous=new, revision=revision, author="oncall")
+            for i in insts:
+                self.version[i] = old
+                self._set_part(i, "deploy", None)
+                self.err_p[i] = 0.0
+                self._reflag(i)
+
+    def _fault_config(self, f: ResolvedFault, insts: list[int]) -> Any:
+        env = self.env
+        key = "server.max_threads"
+        svc = self.topo.services[self.svc_index[f.service]]
+        new_cap = max(1, int(svc.capacity * (1.0 - 0.9 * f.intensity)))
+        self._event(f.service, "config", "ConfigMapUpdated", f"configmap/{f.service}-config updated: {key} {svc.capacity} -> {new_cap}",
+                    key=key, old=svc.capacity, new=new_cap, author="jdoe")
+        self.changes.append({
+            "id": f"config-{f.service}-{int(env.now)}", "service": f.service, "time": env.now, "author": "jdoe",
+            "revision": None, "files": [f"deploy/{f.service}/configmap.yaml"],
+            "description": f"set {key} to {new_cap}",
+        })  # fmt: skip
+        yield env.timeout(3.0)  # pods pick the new file up
+        for i in insts:
+            self.slots[i].cap = new_cap
+            self.err_p[i] = 0.1 * f.intensity
+            self.err_cause[i] = CONFIG
+            self._set_part(i, "config", 1.0)
+            self._log(self.inst_names[i], "WARN", "configuration reloaded: <*> = <*>", f"configuration reloaded: {key} = {new_cap}")
+        yield from self._until_end(f)
+        if env.now < self.duration:
+            self._event(f.service, "config", "ConfigMapUpdated", f"configmap/{f.service}-config reverted: {key} {new_cap} -> {svc.capacity}",
+                        key=key, old=new_cap, new=svc.capacity, author="oncall")
+        for i in insts:
+            self.slots[i].cap = svc.capacity
+            self.err_p[i] = 0.0
+            self._set_part(i, "config", None)
+
+    def _fault_pool(self, f: ResolvedFault, insts: list[int]) -> Any:
+        target = self.svc_index[f.service]
+        keys: list[tuple[int, int]] = []
+        kind = self.topo.services[target].kind
+        if kind != "service":
+            # pools that point at the database: every caller instance's pool to it
+            for s, svc in enumerate(self.topo.services):
+                for e in svc.endpoints:
+                    for c in e.flat_calls():
+                        if c.service == f.service and c.pool:
+                            keys.extend((i, target) for i in self.svc_insts[s])
+        else:
+            for e in self.topo.services[target].endpoints:
+                for c in e.flat_calls():
+                    if c.pool:
+                        keys.extend((i, self.svc_index[c.service]) for i in insts)
+        keys = sorted(set(keys))
+        self.pool_fault = True
+        for k in keys:
+            self.pool_leak[k] = f.intensity
+            sem = self.pools.get(k)
+            if sem is not None:
+                sem.cap = max(0, sem.base - math.ceil(f.intensity * sem.base - 1e-9))
+        yield from self._until_end(f)
+        for k in keys:
+            self.pool_leak.pop(k, None)
+            sem = self.pools.get(k)
+            if sem is not None:
+                sem.cap = sem.base
+                while sem.waiters and sem.busy < sem.cap:
+                    ev = sem.waiters.popleft()
+                    if not ev.triggered:
+                        sem.busy += 1
+                        ev.succeed(True)
+        self.pool_fault = bool(self.pool_leak)
+
+    def _fault_neighbour(self, f: ResolvedFault, insts: list[int]) -> Any:
+        env = self.env
+        h = self.host_names.index(f.host)
+        pod = f"batch-reindex-{int(self._u() * 2**24):06x}"
+        self._event(pod, "k8s", "Scheduled", f"Successfully assigned default/{pod} to {f.host}", type="Normal",
+                    involvedObject={"kind": "Pod", "name": pod}, node=f.host)
+        victims = [i for i in range(self.n_inst) if self.inst_host[i] == h]
+        self.hogs.append(("neighbour", h, f.start, f.end, f.intensity * self.topo.hosts[h].cores))
+        for i in victims:
+            self._set_part(i, "neighbour", 1.0 + 3.0 * f.intensity)
+        yield from self._until_end(f)
+        for i in victims:
+            self._set_part(i, "neighbour", None)
+
+    def _retire(self, i: int) -> None:
+        if self.up[i] and i not in self.routable[self.inst_svc[i]]:
+            self.up[i] = False
+            self.epoch[i] += 1
+            self.slots[i].busy = 0
+            self.active[i] = 0
+            self.down_since[i] = self.env.now
+            self.spare.add(i)
+
+    # ------------------------------------------------------------------ autoscaler
+    def _autoscale(self, s: int) -> Any:
+        env = self.env
+        svc = self.topo.services[s]
+        assert svc.autoscale is not None
+        low_streak = 0
+        last = [0.0] * self.n_inst
+        while True:
+            yield env.timeout(AUTOSCALE_PERIOD)
+            running = [i for i in self.svc_insts[s] if self.up[i]]
+            if not running:
+                continue
+            used = sum(self.cpu_acc[i] - last[i] for i in running)
+            for i in self.svc_insts[s]:
+                last[i] = self.cpu_acc[i]
+            util = used / (AUTOSCALE_PERIOD * sum(self.cores[i] for i in running))
+            desired = math.ceil(len(running) * util / svc.autoscale.target_cpu - 1e-9)
+            desired = max(svc.autoscale.min, min(svc.autoscale.max, desired))
+            idle = sorted(i for i in self.svc_insts[s] if not self.up[i] and i in self.spare)
+            if desired > len(running) and idle:
+                low_streak = 0
+                n_new = min(desired - len(running), len(idle))
+                self._event(svc.name, "scale", "SuccessfulRescale",
+                            f"New size: {len(running) + n_new}; reason: cpu resource utilization (percentage of request) above target",
+                            type="Normal", involvedObject={"kind": "HorizontalPodAutoscaler", "name": svc.name},
+                            replicas=len(running) + n_new, utilization=round(util, 3))  # fmt: skip
+                for i in idle[:n_new]:
+                    self._start(i, "Started")
+            elif desired < len(running):
+                low_streak += 1
+                if low_streak >= 4:  # the HPA's scale-down stabilisation window
+                    low_streak = 0
+                    i = max(running)
+                    self._event(svc.name, "scale", "SuccessfulRescale",
+                                f"New size: {len(running) - 1}; reason: All metrics below target",
+                                type="Normal", involvedObject={"kind": "HorizontalPodAutoscaler", "name": svc.name},
+                                replicas=len(running) - 1, utilization=round(util, 3))  # fmt: skip
+                    if i in self.routable[s]:
+                        self.routable[s].remove(i)
+                    self._event(self.inst_names[i], "k8s", "Killing", f"Stopping container {svc.name}", type="Normal",
+                                involvedObject={"kind": "Pod", "name": self.inst_names[i]})
+                    # graceful termination: in-flight requests finish before the container stops
+                    env.timeout(30.0).callbacks.append(lambda _e, i=i: self._retire(i))
+            else:
+                low_streak = 0
+
+
+def _bump(version: str) -> str:
+    parts = version.lstrip("v").split(".")
+    try:
+        nums = [int(p) for p in parts] + [0] * (3 - len(parts))
+    except ValueError:
+        return version + "-next"
+    nums[1] += 1
+    nums[2] = 0
+    return "v" + ".".join(str(n) for n in nums[:3])
+
+
+def _events_processed(env: simpy.Environment) -> int:
+    # simpy numbers every scheduled event from one counter; what is left in the queue at the
+    # end was scheduled but not processed
+    counter = getattr(env, "_eid", None)
+    scheduled = next(counter) if counter is not None else 0
+    return int(scheduled - len(getattr(env, "_queue", ())))
+
+
+def run_engine(
+    topology: SimTopology,
+    faults: list[ResolvedFault],
+    arrivals: Arrivals,
+    rng: np.random.Generator,
+    *,
+    duration: float,
+) -> EngineResult:
+    """Run one simulation and return its :class:`EngineResult`."""
+    return Engine(topology, faults, arrivals, rng, duration=duration).run()
