@@ -1,0 +1,380 @@
+"""One ordered table of what changed when, from every source of a :class:`~aisre.case.Case`.
+
+Rows come from metric anomaly onsets (a robust change detector of its own, below), log error
+bursts (template and count), trace latency and error shifts per service, deploys and config
+changes, Kubernetes events, alerts and remediation actions. Every row has ``time`` (first seen),
+``source``, ``entity``, ``kind``, ``summary``, ``link`` (where the raw data is:
+``metrics:<entity>:<metric>``, ``logs:<entity>:<template>``, ``spans:<service>``,
+``events:<row>``, ``changes:<id>``, ``alert:<fingerprint>``), ``count`` and ``last`` (last
+seen): repeats of one source/entity/kind closer than ``collapse_gap`` seconds are one row.
+
+The detector is deliberately simple and vectorised: the normal period is everything before the
+detection time less a guard (or the first third of the case), each series scores a robust z
+against its normal median and MAD, and the onset is the first time the score held above
+:data:`ONSET_Z` for :data:`HOLD` samples in a row.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aisre.case import Case, Ranking
+from aisre.errors import DataError, UsageError
+
+__all__ = ["COLUMNS", "HOLD", "ONSET_Z", "SOURCES", "Timeline", "timeline"]
+
+COLUMNS = ["time", "source", "entity", "kind", "summary", "link", "count", "last"]
+"""Columns of the timeline table, in order."""
+
+SOURCES = ("metric", "log", "trace", "deploy", "config", "change", "k8s", "alert", "remediation", "event")
+"""Where a row can come from."""
+
+ONSET_Z = 4.0
+"""Robust z a metric must hold to count as an anomaly onset."""
+
+HOLD = 3
+"""Samples in a row the z must hold (one spike is not an onset)."""
+
+GUARD = 120.0
+"""Seconds before the detection time where the normal period ends (faults precede alerts)."""
+
+_ERROR_LEVELS = re.compile(r"^(err|error|fatal|crit|critical|panic|severe|alert|emerg)", re.I)
+
+_EVENT_SOURCE = {
+    "deploy": "deploy", "config": "config", "k8s": "k8s", "scale": "k8s",
+    "remediation": "remediation", "other": "event",
+}  # fmt: skip
+
+
+def _when(t: float) -> str:
+    if t is None or not math.isfinite(t):
+        return "-"
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+def _split_time(case: Case, times: np.ndarray) -> float:
+    """End of the normal period: detection time less a guard, else a third into the data."""
+    if case.detected_at is not None and math.isfinite(case.detected_at):
+        return float(case.detected_at) - GUARD
+    lo, hi = case.window
+    if hi > lo:
+        return lo + (hi - lo) / 3.0
+    if times.size:
+        return float(np.nanmin(times) + (np.nanmax(times) - np.nanmin(times)) / 3.0)
+    return 0.0
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def _metric_rows(case: Case) -> pd.DataFrame:
+    m = case.metrics
+    if m.empty:
+        return _empty()
+    m = m.dropna(subset=["time", "value"])
+    key = m["entity"].astype(str) + "\x1f" + m["metric"].astype(str)
+    codes, uniques = pd.factorize(key)
+    order = np.lexsort((m["time"].to_numpy(), codes))
+    code = codes[order]
+    t = m["time"].to_numpy()[order]
+    v = m["value"].to_numpy(dtype="float64")[order]
+    split = _split_time(case, t)
+    normal = t < split
+    frame = pd.DataFrame({"code": code, "v": v})
+    base = frame[normal].groupby("code")["v"]
+    med = base.median()
+    mad = (frame[normal].assign(d=lambda f: (f["v"] - f["code"].map(med)).abs()).groupby("code")["d"].median())
+    counts = base.size()
+    med_a = med.reindex(range(len(uniques))).to_numpy()
+    mad_a = mad.reindex(range(len(uniques))).to_numpy()
+    enough = counts.reindex(range(len(uniques))).fillna(0).to_numpy() >= 5
+    scale = np.maximum.reduce([1.4826 * mad_a, 0.05 * np.abs(med_a), np.full_like(med_a, 1e-9)])
+    z = (v - med_a[code]) / scale[code]
+    held = np.abs(z)
+    sign = np.sign(z)
+    for k in range(1, HOLD):
+        same = np.r_[np.zeros(k, dtype=bool), code[k:] == code[:-k]]
+        prev = np.r_[np.full(k, np.nan), np.abs(z)[:-k]]
+        prev_sign = np.r_[np.zeros(k), sign[:-k]]
+        # held only while the same series stays past the threshold in the same direction
+        held = np.where(same & (prev_sign == sign), np.minimum(held, prev), 0.0)
+    hit = (held >= ONSET_Z) & ~normal & enough[code]
+    if not hit.any():
+        return _empty()
+    idx = np.flatnonzero(hit)
+    first = pd.Series(idx).groupby(code[idx]).min().to_numpy()
+    peak = pd.DataFrame({"c": code[idx], "a": np.abs(z[idx]), "v": v[idx]}).groupby("c").agg(zmax=("a", "max"))
+    ent_metric = [uniques[c].split("\x1f", 1) for c in code[first]]
+    rows = []
+    for i, (ent, met) in zip(first, ent_metric, strict=True):
+        c = code[i]
+        direction = "rose" if z[i] > 0 else "fell"
+        rows.append(
+            (
+                t[i], "metric", ent, "anomaly onset",
+                f"{met} on {ent} {direction} from {med_a[c]:.4g} to {v[i]:.4g} (robust z {z[i]:+.1f}, "
+                f"peak |z| {peak.loc[c, 'zmax']:.0f})",
+                f"metrics:{ent}:{met}", 1, t[i],
+            )
+        )  # fmt: skip
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _log_rows(case: Case) -> pd.DataFrame:
+    logs = case.logs
+    if logs.empty:
+        return _empty()
+    level = logs["level"].astype(str)
+    err = logs[level.str.match(_ERROR_LEVELS)]
+    if err.empty:
+        return _empty()
+    template = err["template"].where(err["template"].notna(), err["message"]).astype(str).str.slice(0, 200)
+    frame = pd.DataFrame(
+        {
+            "time": err["time"].to_numpy(dtype="float64"),
+            "source": "log",
+            "entity": err["entity"].astype(str).to_numpy(),
+            "kind": "error burst",
+            "summary": template.to_numpy(),
+            "link": ("logs:" + err["entity"].astype(str) + ":" + template).to_numpy(),
+            "count": 1,
+            "last": err["time"].to_numpy(dtype="float64"),
+            "_key": template.to_numpy(),
+        }
+    )
+    return frame
+
+
+def _trace_rows(case: Case, bin_seconds: float = 30.0) -> pd.DataFrame:
+    spans = case.spans
+    if spans.empty:
+        return _empty()
+    s = spans.dropna(subset=["start", "duration", "service"])
+    if s.empty:
+        return _empty()
+    t = s["start"].to_numpy(dtype="float64")
+    split = _split_time(case, t)
+    frame = pd.DataFrame(
+        {
+            "service": s["service"].astype(str).to_numpy(),
+            "t": t,
+            "d": s["duration"].to_numpy(dtype="float64"),
+            "e": s["status"].astype(str).str.lower().eq("error").to_numpy(),
+        }
+    )
+    frame["normal"] = frame["t"] < split
+    base = frame[frame["normal"]].groupby("service").agg(p50=("d", "median"), p99=("d", lambda x: x.quantile(0.99)), err=("e", "mean"), n=("d", "size"))
+    abn = frame[~frame["normal"]].assign(bin=lambda f: np.floor(f["t"] / bin_seconds) * bin_seconds)
+    if abn.empty or base.empty:
+        return _empty()
+    per_bin = abn.groupby(["service", "bin"]).agg(p50=("d", "median"), err=("e", "mean"), n=("d", "size"), t0=("t", "min")).reset_index()
+    per_bin = per_bin.join(base, on="service", rsuffix="_base").dropna(subset=["p50_base"])
+    per_bin = per_bin[per_bin["n_base"] >= 10]
+    rows = []
+    lat = per_bin[(per_bin["p50"] > 2.0 * per_bin["p50_base"]) & (per_bin["p50"] > per_bin["p99_base"]) & (per_bin["n"] >= 3)]
+    for r in lat.sort_values("bin").drop_duplicates("service").itertuples():
+        rows.append((r.t0, "trace", r.service, "latency shift", f"median latency of {r.service} spans {r.p50:.3g} s vs {r.p50_base:.3g} s before ({r.p50 / max(r.p50_base, 1e-12):.1f}x)", f"spans:{r.service}", 1, r.t0))
+    err = per_bin[(per_bin["err"] >= per_bin["err_base"] + 0.1) & (per_bin["err"] >= 2 * per_bin["err_base"]) & (per_bin["n"] >= 3)]
+    for r in err.sort_values("bin").drop_duplicates("service").itertuples():
+        rows.append((r.t0, "trace", r.service, "error shift", f"error rate of {r.service} spans {r.err:.0%} vs {r.err_base:.0%} before", f"spans:{r.service}", 1, r.t0))
+    return pd.DataFrame(rows, columns=COLUMNS) if rows else _empty()
+
+
+def _event_rows(case: Case) -> pd.DataFrame:
+    ev = case.events
+    if ev.empty:
+        return _empty()
+    kind = ev["kind"].astype(str)
+    reason = ev["reason"].where(ev["reason"].notna(), kind).astype(str)
+    message = ev["message"].where(ev["message"].notna(), "").astype(str)
+    summary = np.where(message.str.len() > 0, reason + ": " + message.str.slice(0, 160), reason)
+    return pd.DataFrame(
+        {
+            "time": ev["time"].to_numpy(dtype="float64"),
+            "source": kind.map(_EVENT_SOURCE).fillna("event").to_numpy(),
+            "entity": ev["entity"].astype(str).to_numpy(),
+            "kind": reason.to_numpy(),
+            "summary": summary,
+            "link": [f"events:{i}" for i in range(len(ev))],
+            "count": 1,
+            "last": ev["time"].to_numpy(dtype="float64"),
+        }
+    )
+
+
+def _change_rows(case: Case) -> pd.DataFrame:
+    if not case.changes:
+        return _empty()
+    rows = [
+        (
+            float(c.time), "change", c.service or "-", "deploy" if c.revision else "change",
+            (f"{c.revision[:12]} " if c.revision else "") + (c.description or "change")[:160]
+            + (f" by {c.author}" if c.author else ""),
+            f"changes:{c.id}", 1, float(c.time),
+        )
+        for c in case.changes
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _alert_rows(case: Case) -> pd.DataFrame:
+    if not case.alerts:
+        return _empty()
+    rows = []
+    for a in case.alerts:
+        name = (a.labels or {}).get("alertname") or "alert"
+        svc = a.service or (a.labels or {}).get("service") or "-"
+        what = (a.annotations or {}).get("summary") or ""
+        rows.append((float(a.starts_at), "alert", svc, f"{name} firing", f"{name} ({a.severity}) firing on {svc}" + (f": {what}" if what else ""), f"alert:{a.fingerprint}", 1, float(a.starts_at)))
+        if a.status == "resolved" and a.ends_at is not None:
+            rows.append((float(a.ends_at), "alert", svc, f"{name} resolved", f"{name} resolved on {svc}", f"alert:{a.fingerprint}", 1, float(a.ends_at)))
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    # a repeated notification is the same alert firing: keep one row per alert and time
+    return frame.drop_duplicates(["time", "kind", "link"])
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="float64" if c in ("time", "last") else ("int64" if c == "count" else "object")) for c in COLUMNS})
+
+
+def _collapse(frame: pd.DataFrame, gap: float) -> pd.DataFrame:
+    """Rows of one source/entity/kind (and log template) closer than *gap* become one row."""
+    if frame.empty:
+        return frame
+    key = frame["_key"] if "_key" in frame else pd.Series([""] * len(frame), index=frame.index)
+    frame = frame.assign(_key=key.fillna("").astype(str))
+    frame = frame.sort_values(["source", "entity", "kind", "_key", "time"], kind="stable").reset_index(drop=True)
+    same = (
+        frame[["source", "entity", "kind", "_key"]].eq(frame[["source", "entity", "kind", "_key"]].shift()).all(axis=1)
+    ).to_numpy()
+    prev_last = frame["last"].shift().to_numpy()
+    new = ~same | (frame["time"].to_numpy() - np.nan_to_num(prev_last, nan=-np.inf) > gap)
+    group = np.cumsum(new)
+    frame["_g"] = group
+    out = frame.groupby("_g", sort=False).agg(
+        time=("time", "min"), source=("source", "first"), entity=("entity", "first"), kind=("kind", "first"),
+        summary=("summary", "first"), link=("link", "first"), count=("count", "sum"), last=("last", "max"),
+    )  # fmt: skip
+    many = out["count"] > 1
+    out.loc[many, "summary"] = (
+        out.loc[many, "summary"] + " (x" + out.loc[many, "count"].astype(str) + " until "
+        + out.loc[many, "last"].map(_when) + ")"
+    )  # fmt: skip
+    return out.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- the view
+
+
+class Timeline:
+    """The ordered table (``.table``, columns :data:`COLUMNS`) with a terminal view, an HTML
+    view for notebooks and a plotly figure."""
+
+    def __init__(self, table: pd.DataFrame, *, case_id: str = "", ranking: Ranking | None = None) -> None:
+        self.table = table
+        self.case_id = case_id
+        self.ranking = ranking
+
+    def __len__(self) -> int:
+        return len(self.table)
+
+    def __repr__(self) -> str:
+        return f"Timeline(case={self.case_id!r}, rows={len(self.table)})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return ``{"case", "rows": [{column: value}]}``, JSON-ready."""
+        rows = self.table.astype(object).where(self.table.notna(), None).to_dict("records")
+        for r in rows:
+            r["count"] = int(r["count"])
+        return {"case": self.case_id, "rows": rows}
+
+    def entities(self) -> list[str]:
+        """Return the entities in figure order: ranked suspects first, then by first row."""
+        first = list(dict.fromkeys(self.table["entity"]))
+        ranked = self.ranking.entities() if self.ranking is not None else []
+        return [e for e in ranked if e in first] + [e for e in first if e not in ranked]
+
+    def _lines(self, limit: int) -> list[str]:
+        lines = []
+        for r in self.table.head(limit).itertuples():
+            n = f"x{r.count}" if r.count > 1 else ""
+            lines.append(f"{_when(r.time)}  {r.source:<11} {str(r.entity)[:24]:<24} {n:>5}  {r.summary[:100]}")
+        return lines
+
+    def __str__(self) -> str:
+        head = f"timeline of {self.case_id}: {len(self.table)} rows"
+        lines = [head, *self._lines(60)]
+        if len(self.table) > 60:
+            lines.append(f"... and {len(self.table) - 60} more rows")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        show = self.table.head(200).assign(time=lambda f: f["time"].map(_when), last=lambda f: f["last"].map(_when))
+        return f"<p><b>timeline of {html.escape(self.case_id)}</b>: {len(self.table)} rows</p>" + show.to_html(index=False, escape=True)
+
+    def figure(self) -> Any:
+        """Return a plotly Figure: one row per entity, markers coloured by source, hover text
+        with the summary; ranked suspects at the top."""
+        import plotly.graph_objects as go
+
+        fig = go.Figure()
+        order = self.entities()
+        t = self.table
+        for source in [s for s in SOURCES if s in set(t["source"])] + sorted(set(t["source"]) - set(SOURCES)):
+            sub = t[t["source"] == source]
+            fig.add_trace(
+                go.Scatter(
+                    x=pd.to_datetime(sub["time"], unit="s", utc=True),
+                    y=sub["entity"],
+                    mode="markers",
+                    name=source,
+                    marker={"size": (8 + 3 * np.log2(sub["count"].clip(lower=1))).tolist(), "symbol": "circle"},
+                    text=[f"{k}: {s}" for k, s in zip(sub["kind"], sub["summary"], strict=True)],
+                    customdata=sub["link"],
+                    hovertemplate="%{x}<br>%{y}<br>%{text}<br>%{customdata}<extra>" + source + "</extra>",
+                )
+            )
+        fig.update_layout(
+            title=f"timeline of {self.case_id}",
+            yaxis={"categoryorder": "array", "categoryarray": list(reversed(order)), "title": None},
+            xaxis={"title": "time (UTC)"},
+            height=max(300, 28 * len(order) + 120),
+            legend={"title": "source"},
+        )
+        return fig
+
+
+def timeline(case: Case, *, ranking: Ranking | None = None, collapse_gap: float = 60.0) -> Timeline:
+    """Return the timeline of *case*: every source's rows, repeats within *collapse_gap*
+    seconds collapsed, ordered by time (ties: source, entity). *ranking* orders the figure's
+    entities (suspects first).
+
+    Raises:
+        UsageError: for a non-Case argument or a negative gap.
+        DataError: when a table holds values the detectors cannot read.
+    """
+    if not isinstance(case, Case):
+        raise UsageError(f"timeline takes an aisre.case.Case, not {type(case).__name__}")
+    if not collapse_gap >= 0:
+        raise UsageError(f"collapse_gap must be >= 0 seconds, not {collapse_gap!r}")
+    try:
+        parts = [
+            _metric_rows(case), _log_rows(case), _trace_rows(case), _event_rows(case),
+            _change_rows(case), _alert_rows(case),
+        ]  # fmt: skip
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"case {case.id}: cannot read a table for the timeline: {exc}") from exc
+    parts = [p for p in parts if not p.empty]
+    if not parts:
+        return Timeline(_empty(), case_id=case.id, ranking=ranking)
+    table = _collapse(pd.concat(parts, ignore_index=True), float(collapse_gap))
+    table = table.sort_values(["time", "source", "entity", "kind"], kind="stable").reset_index(drop=True)
+    table["count"] = table["count"].astype("int64")
+    return Timeline(table[COLUMNS], case_id=case.id, ranking=ranking)
