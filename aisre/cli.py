@@ -161,6 +161,23 @@ def load(ctx: click.Context, path: str, fmt: str | None, out: str) -> None:
         raise _Exit(EXIT_ERROR)
 
 
+@cli.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path())
+@click.option("--id", "case_id", default=None, help="The case id (default: derived from the paths).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="The Case folder to write.")
+@click.pass_context
+def ingest(ctx: click.Context, files: Sequence[str], case_id: str | None, out: str) -> None:
+    """Merge live payloads (Alertmanager, Prometheus, OTLP, Jaeger, kubectl events, GitHub
+    deployments; format detected per file) into one Case folder."""
+    from aisre.case import save_case
+    from aisre.datasets.ingest import ingest_files
+
+    case = ingest_files([Path(f) for f in files], case_id=case_id)
+    path = save_case(case, out)
+    _emit(ctx, {"path": str(path), "case": case.id, "files": case.meta.get("files")},
+          lambda: f"wrote {path}\n{case!r}")
+
+
 # --------------------------------------------------------------------------- investigate
 
 
@@ -210,10 +227,10 @@ def timeline(ctx: click.Context, path: str) -> None:
 @click.pass_context
 def triage(ctx: click.Context, alerts: Sequence[str], topology: str | None) -> None:
     """Turn Alertmanager webhook payloads into incidents."""
-    from aisre.datasets.ingest import parse_alertmanager
+    from aisre.datasets.ingest import dedupe_alerts, parse_alertmanager
     from aisre.triage import triage as run
 
-    parsed = [a for path in alerts for a in parse_alertmanager(Path(path))]
+    parsed = dedupe_alerts([a for path in alerts for a in parse_alertmanager(Path(path))])
     result = run(parsed, _load_topology(topology))
     _emit(ctx, result.to_dict(), lambda: str(result))
 
