@@ -10,6 +10,8 @@ Conventions kept by all loaders:
   has no place for "no value"). A literal ``NaN``/``nan`` or other text in a numeric column is
   malformed input, and so is ``inf``.
 * The time column must be present, numeric, finite, strictly increasing and free of duplicates.
+* A file is **truncated** when its last line has fewer fields than its header (a cut download);
+  a last line cut inside its final number cannot be told from a complete one.
 """
 
 from __future__ import annotations
