@@ -174,16 +174,24 @@ def _trace_rows(case: Case, bin_seconds: float = 30.0) -> pd.DataFrame:
     abn = frame[~frame["normal"]].assign(bin=lambda f: np.floor(f["t"] / bin_seconds) * bin_seconds)
     if abn.empty or base.empty:
         return _empty()
-    per_bin = abn.groupby(["service", "bin"]).agg(p50=("d", "median"), err=("e", "mean"), n=("d", "size"), t0=("t", "min")).reset_index()
-    per_bin = per_bin.join(base, on="service", rsuffix="_base").dropna(subset=["p50_base"])
-    per_bin = per_bin[per_bin["n_base"] >= 10]
+    abn = abn.merge(base[base["n"] >= 10].add_suffix("_base"), left_on="service", right_index=True, how="inner")
+    if abn.empty:
+        return _empty()
+    # the onset is the first bad span in the first bad bin, not the bin's edge
+    abn["t_slow"] = abn["t"].where(abn["d"] > 2.0 * abn["p50_base"])
+    abn["t_err"] = abn["t"].where(abn["e"])
+    per_bin = abn.groupby(["service", "bin"]).agg(
+        p50=("d", "median"), err=("e", "mean"), n=("d", "size"), t_slow=("t_slow", "min"), t_err=("t_err", "min"),
+        p50_base=("p50_base", "first"), p99_base=("p99_base", "first"), err_base=("err_base", "first"),
+    ).reset_index()  # fmt: skip
     rows = []
     lat = per_bin[(per_bin["p50"] > 2.0 * per_bin["p50_base"]) & (per_bin["p50"] > per_bin["p99_base"]) & (per_bin["n"] >= 3)]
     for r in lat.sort_values("bin").drop_duplicates("service").itertuples():
-        rows.append((r.t0, "trace", r.service, "latency shift", f"median latency of {r.service} spans {r.p50:.3g} s vs {r.p50_base:.3g} s before ({r.p50 / max(r.p50_base, 1e-12):.1f}x)", f"spans:{r.service}", 1, r.t0))
+        ratio = r.p50 / max(r.p50_base, 1e-12)
+        rows.append((r.t_slow, "trace", r.service, "latency shift", f"median latency of {r.service} spans {r.p50:.3g} s vs {r.p50_base:.3g} s before ({ratio:.1f}x)", f"spans:{r.service}", 1, r.t_slow))
     err = per_bin[(per_bin["err"] >= per_bin["err_base"] + 0.1) & (per_bin["err"] >= 2 * per_bin["err_base"]) & (per_bin["n"] >= 3)]
     for r in err.sort_values("bin").drop_duplicates("service").itertuples():
-        rows.append((r.t0, "trace", r.service, "error shift", f"error rate of {r.service} spans {r.err:.0%} vs {r.err_base:.0%} before", f"spans:{r.service}", 1, r.t0))
+        rows.append((r.t_err, "trace", r.service, "error shift", f"error rate of {r.service} spans {r.err:.0%} vs {r.err_base:.0%} before", f"spans:{r.service}", 1, r.t_err))
     return pd.DataFrame(rows, columns=COLUMNS) if rows else _empty()
 
 
@@ -263,10 +271,11 @@ def _collapse(frame: pd.DataFrame, gap: float) -> pd.DataFrame:
         summary=("summary", "first"), link=("link", "first"), count=("count", "sum"), last=("last", "max"),
     )  # fmt: skip
     many = out["count"] > 1
-    out.loc[many, "summary"] = (
-        out.loc[many, "summary"] + " (x" + out.loc[many, "count"].astype(str) + " until "
-        + out.loc[many, "last"].map(_when) + ")"
-    )  # fmt: skip
+    if many.any():
+        out.loc[many, "summary"] = (
+            out.loc[many, "summary"].astype(str) + " (x" + out.loc[many, "count"].astype(str) + " until "
+            + out.loc[many, "last"].map(_when).astype(str) + ")"
+        )  # fmt: skip
     return out.reset_index(drop=True)
 
 
