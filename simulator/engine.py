@@ -707,12 +707,12 @@ class Engine:
                     lambda _e, name=name: self._log(name, "WARN", "GC overhead limit approaching: heap usage <*>% of <*>",
                                                     f"GC overhead limit approaching: heap usage 87% of {svc.mem_limit_mb:g}Mi")
                 )  # fmt: skip
+            # the segment is known in full now; recording it up front keeps it if the run ends first
+            self.leaks.append((i, t0, min(t_oom, f.end), rate))
             if t_oom >= f.end:
                 yield env.timeout(f.end - t0)
-                self.leaks.append((i, t0, env.now, rate))
                 break
             yield env.timeout(t_oom - t0)
-            self.leaks.append((i, t0, env.now, rate))
             self.leak_rate[i] = 0.0
             self._reflag(i)
             self._log(name, "ERROR", "java.lang.OutOfMemoryError: <*>", "java.lang.OutOfMemoryError: Java heap space")
