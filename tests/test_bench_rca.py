@@ -162,6 +162,43 @@ def test_delay_shifts_the_detection_time_without_touching_the_input():
     assert res.rows[0]["delay"] == 60.0 and res.config["delay"] == 60.0
 
 
+class SeesWindows:
+    name = "windows"
+
+    def __init__(self) -> None:
+        self.seen: list[tuple] = []
+
+    def rank(self, case: Case) -> Ranking:
+        self.seen.append((case.meta.get("normal_window"), case.meta.get("anomalous_window")))
+        return Ranking(self.name, [Hypothesis(case.meta["answer"])])
+
+
+def test_delay_moves_the_anomalous_window_start_too():
+    """Contiguous windows (1-s rows): a 10-s late alert turns the first 10 fault rows normal."""
+    c = cases(1)[0]
+    c.meta.update(normal_window=[1000.0, 1029.0], anomalous_window=[1030.0, 1059.0])
+    sees = SeesWindows()
+    run_benchmark([c], [sees], delay=10, progress=False)
+    run_benchmark([c], [sees], delay=-5, progress=False)
+    assert sees.seen == [([1000.0, 1039.0], [1040.0, 1059.0]), ([1000.0, 1024.0], [1025.0, 1059.0])]
+    assert c.meta["anomalous_window"] == [1030.0, 1059.0]  # the input is untouched
+
+
+def test_delay_keeps_a_separate_baseline_and_the_row_holding_the_alert():
+    """A baseline recorded apart stays as it is; on 5-s rows a 3-s delay keeps the trigger row."""
+    c = cases(1)[0]
+    c.metrics = c.metrics[(c.metrics["time"] % 5 == 0)].reset_index(drop=True)
+    c.meta.update(normal_window=[1000.0, 1010.0], anomalous_window=[1030.0, 1055.0])
+    sees = SeesWindows()
+    for d in (3, 7, -20):
+        run_benchmark([c], [sees], delay=d, progress=False)
+    assert sees.seen == [
+        ([1000.0, 1010.0], [1030.0, 1055.0]),
+        ([1000.0, 1010.0], [1035.0, 1055.0]),
+        ([1000.0, 1010.0], [1030.0, 1055.0]),
+    ]
+
+
 def test_json_has_exactly_the_contract_keys(tmp_path):
     res = run_benchmark(cases(2), [Oracle()], progress=False)
     doc = json.loads(res.to_json(tmp_path / "out.json"))
@@ -247,7 +284,7 @@ def test_topology_file_given_to_cases_without_one(tmp_path):
 
 
 def test_bad_topology_and_bad_options():
-    with pytest.raises(UsageError):
+    with pytest.raises(SpecError):
         resolve_topology("no-such-model-or-file")
     with pytest.raises(UsageError):
         run_benchmark(cases(1), ["no-such-method"], progress=False)
@@ -255,6 +292,13 @@ def test_bad_topology_and_bad_options():
         run_benchmark(cases(1), [Oracle()], workers=0, progress=False)
     with pytest.raises(UsageError):
         run_benchmark(cases(1), [], progress=False)
+
+
+def test_builtin_simulator_model_as_topology():
+    topo, label = resolve_topology("sock-shop")
+    assert label == "sock-shop" and topo.source == "file" and "carts" in topo.services()
+    [row] = run_benchmark(cases(1), [Oracle()], topology="sock-shop", progress=False).rows
+    assert row["topology"] == "sock-shop"
 
 
 def test_bad_topology_json(tmp_path):

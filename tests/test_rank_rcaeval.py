@@ -173,8 +173,30 @@ def test_abstains_without_a_split():
     assert ranker.rank(c).abstained and "detection time" in ranker.rank(c).reason
     c.detected_at = 500.0
     r = ranker.rank(c)
-    assert r.abstained and "no metric rows before" in r.reason
+    assert r.abstained and r.reason == "no normal metric rows to compare"
+    c.detected_at = 1060.0
+    c.meta["anomalous_window"] = [1060.0, 1119.0]
+    c.meta["normal_window"] = None
+    assert ranker.rank(c).entities()[0] == "ts_auth_service-mongo"  # rows before the window
+    c.meta["normal_window"] = [5000.0, 6000.0]
+    assert ranker.rank(c).reason == "no normal metric rows to compare"
     assert get_ranker("baro").rank(Case("empty", detected_at=1.0)).reason == "the case has no metrics"
+
+
+def test_windows_from_meta_choose_the_rows_even_reversed():
+    """RCD-style: the baseline was recorded after the fault. The meta windows say which rows are
+    normal; splitting on detected_at alone would take the fault rows as the baseline."""
+    needs_rcaeval()
+    c = synthetic()
+    late = c.metrics["time"] < 1060  # the quiet rows, moved to a day after the fault
+    c.metrics.loc[late, "time"] += 86_400 + 60
+    c.meta.update(normal_window=[87_460.0, 87_519.0], anomalous_window=[1060.0, 1119.0])
+    r = get_ranker("baro").rank(c)
+    assert not r.abstained and r.entities()[0] == "ts_auth_service-mongo"
+    frame, _ = to_rcaeval_frame(c)
+    laid, t = adapter._split_frame(frame, c)
+    assert t == 1060.0 and laid["time"].is_monotonic_increasing
+    assert laid["time"].iloc[59] == 1059.0 and len(laid) == 120
 
 
 def test_length_keeps_rows_each_side():

@@ -19,6 +19,7 @@ docs/benchmark.md states the method in full.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 import math
@@ -239,13 +240,14 @@ def _services(entities: Iterable[str], mapping: Mapping[str, str]) -> list[str]:
 def resolve_topology(spec: str | Path | Topology | None) -> tuple[Topology | None, str]:
     """Return ``(topology, label)`` for the ``--topology`` option.
 
-    *spec* is a :class:`Topology`, a JSON node-link file, or the name (or YAML file) of a
-    built-in simulator model (``online-boutique``, ``sock-shop``, ``train-ticket``); the label
+    *spec* is a :class:`Topology`, a JSON node-link file, or anything the simulator's
+    ``load_topology`` reads (``online-boutique``, ``sock-shop``, ``train-ticket``, ``random:N``,
+    a YAML/JSON spec file); the label
     is the file's path or the model's name, ``none`` for ``None``.
 
     Raises:
-        UsageError: for a name that is neither a file nor a simulator model.
-        SpecError: for a malformed topology file.
+        SpecError: for a name that is neither a file nor a simulator model, or a malformed file.
+        UsageError: when no simulator models are available.
     """
     if spec is None:
         return None, "none"
@@ -257,9 +259,10 @@ def resolve_topology(spec: str | Path | Topology | None) -> tuple[Topology | Non
             data = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise SpecError(f"topology file is not valid JSON: {exc}", path=str(path)) from exc
-        topo = Topology.from_dict(data, path=str(path))
-        topo.source = "file"
-        return topo, str(path)
+        if isinstance(data, Mapping) and "nodes" in data:
+            topo = Topology.from_dict(data, path=str(path))
+            topo.source = "file"
+            return topo, str(path)
     return _simulator_topology(str(spec)), str(spec)
 
 
@@ -379,7 +382,10 @@ def _prepare(
         graph = topology_from_spans(case.spans) if not case.spans.empty else None
         label = "spans" if graph is not None else "none"
     detected = None if case.detected_at is None else case.detected_at + float(delay)
-    seen = dataclasses.replace(case, truth=None, detected_at=detected, topology=graph)
+    meta = copy.deepcopy(case.meta)
+    if delay:
+        _shift_windows(meta, case.metrics["time"].to_numpy(dtype="float64"), float(delay))
+    seen = dataclasses.replace(case, truth=None, detected_at=detected, topology=graph, meta=meta)
     return _Item(
         case=seen,
         truth_service=str(case.truth.service),
@@ -389,6 +395,37 @@ def _prepare(
         topology=label,
         services=service_map(seen),
     )
+
+
+def _is_window(w: Any) -> bool:
+    return isinstance(w, Sequence) and not isinstance(w, str) and len(w) == 2 and all(isinstance(x, (int, float)) for x in w)
+
+
+def _shift_windows(meta: dict[str, Any], times: np.ndarray, delay: float) -> None:
+    """Move the start of ``meta["anomalous_window"]`` by *delay* seconds, as a late (or early)
+    alert would, in place.
+
+    The new start is the row whose sampling period holds the shifted time (so a 60-s delay on
+    300-s rows keeps the trigger row). Where the normal window runs right up to the anomalous
+    one (no row between them), the rows a late alert leaves out become normal, and an early
+    alert takes rows from the normal window; a separately recorded baseline is left alone.
+    """
+    aw, nw = meta.get("anomalous_window"), meta.get("normal_window")
+    if not _is_window(aw) or times.size == 0:
+        return
+    times = np.unique(times)
+    a0, a1 = float(aw[0]), float(aw[1])
+    contiguous = _is_window(nw) and float(nw[1]) < a0 and not np.any((times > float(nw[1])) & (times < a0))
+    floor = float(nw[0]) if contiguous else a0
+    pool = times[(times >= floor) & (times <= a1)]
+    if pool.size == 0:
+        return
+    i = int(np.searchsorted(pool, a0 + delay, side="right")) - 1
+    start = float(pool[min(max(i, 0), pool.size - 1)])
+    meta["anomalous_window"] = [start, a1]
+    if contiguous:
+        before = pool[pool < start]
+        meta["normal_window"] = [float(nw[0]), float(before[-1])] if before.size and before[-1] >= float(nw[0]) else None
 
 
 def _failure(case_id: str, method: str | None, exc: BaseException, dataset: str | None = None, system: str | None = None) -> dict[str, Any]:
@@ -460,9 +497,9 @@ def run_benchmark(
     a terminal).
 
     Raises:
-        UsageError: for an unknown method, an optional one whose extra is missing, a bad
-            option, or a topology that cannot be found.
-        SpecError: for a malformed topology file.
+        UsageError: for an unknown method, an optional one whose extra is missing, or a bad
+            option.
+        SpecError: for a topology that is neither a node-link file nor a simulator model.
     """
     if isinstance(sources, (str, Path, Case)):
         sources = [sources]

@@ -106,6 +106,51 @@ def to_rcaeval_frame(case: Case, *, aliases: bool = False) -> tuple[pd.DataFrame
     return frame, {n: e for n, (e, _) in zip(names, pairs)}
 
 
+def _window(w: Any) -> tuple[float, float] | None:
+    if isinstance(w, Sequence) and not isinstance(w, str) and len(w) == 2:
+        try:
+            return float(w[0]), float(w[1])
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def _split_frame(frame: pd.DataFrame, case: Case) -> tuple[pd.DataFrame, float]:
+    """Return ``(frame, inject_time)`` laid out as RCAEval expects: normal rows, then abnormal
+    rows from ``inject_time`` on.
+
+    Normal and abnormal rows are those of ``case.meta["normal_window"]`` and
+    ``meta["anomalous_window"]`` (inclusive ``[start, end]``, as the loaders of RCD, PetShop
+    and RCAEval give them) where the case has them, else the rows before and from
+    ``detected_at``. A baseline recorded apart (days before, or after, the fault) is re-timed
+    to end one sampling step before the abnormal rows, since RCAEval splits on time only.
+
+    Raises:
+        _Abstain: when there is no detection time or one side has no row.
+    """
+    times = frame["time"]
+    aw, nw = _window(case.meta.get("anomalous_window")), _window(case.meta.get("normal_window"))
+    if aw is not None:
+        abnormal = times.between(aw[0], aw[1]).to_numpy()
+        normal = (times.between(nw[0], nw[1]).to_numpy() if nw is not None else (times < aw[0]).to_numpy()) & ~abnormal
+    elif case.detected_at is not None:
+        normal = (times < case.detected_at).to_numpy()
+        abnormal = ~normal
+    else:
+        raise _Abstain("the case has no detection time to split normal from abnormal data")
+    if not normal.any() or not abnormal.any():
+        side = "normal" if not normal.any() else "abnormal"
+        raise _Abstain(f"no {side} metric rows to compare")
+    before, after = frame[normal], frame[abnormal]
+    start = float(after["time"].iloc[0])
+    steps = np.diff(after["time"].to_numpy())
+    step = float(np.median(steps)) if steps.size else 1.0
+    last = float(before["time"].iloc[-1])
+    if last >= start or start - last > 2 * step:
+        before = before.assign(time=start - step * np.arange(len(before), 0, -1, dtype="float64"))
+    return pd.concat([before, after], ignore_index=True), start
+
+
 def entity_of(column: str, entities: Sequence[str]) -> str | None:
     """Return the entity of an ``<entity>_<metric>`` column name, or ``None``.
 
@@ -167,8 +212,9 @@ class _RcaevalRanker:
     def rank(self, case: Case) -> Ranking:
         """Return RCAEval's ranking mapped to the case's entities, best first.
 
-        Abstains (never guesses) when the case has no detection time, no metrics, no rows on
-        one side of the detection time, or when the method raises; the reason names the cause.
+        Normal and abnormal rows are chosen by :func:`_split_frame`. Abstains (never guesses)
+        when the case has no metrics, no way to split them, no rows on one side, or when the
+        method raises; the reason names the cause.
         """
         start = time.perf_counter()
         try:
@@ -178,16 +224,11 @@ class _RcaevalRanker:
         return Ranking(self.name, hypotheses, seconds=time.perf_counter() - start)
 
     def _rank(self, case: Case) -> list[Hypothesis]:
-        t = case.detected_at
-        if t is None:
-            raise _Abstain("the case has no detection time to split normal from abnormal data")
         frame, columns = to_rcaeval_frame(case, aliases=self._aliases)
         if not columns:
             raise _Abstain("the case has no metrics")
+        frame, t = _split_frame(frame, case)
         normal = int((frame["time"] < t).sum())
-        if normal == 0 or normal == len(frame):
-            side = "before" if normal == 0 else "from"
-            raise _Abstain(f"no metric rows {side} the detection time {t:.0f}")
         if self.length is not None:
             half = self.length * 60 // 2
             frame = frame.iloc[max(0, normal - half) : normal + half].reset_index(drop=True)
