@@ -122,18 +122,28 @@ _TABLES = {
 }
 
 
+_EMPTY: dict[str, pd.DataFrame] = {}
+
+
 def empty_table(name: str) -> pd.DataFrame:
     """Return an empty frame with the columns of table *name* (metrics, logs, spans, events).
 
     Raises:
         KeyError: for a table name the model does not have.
     """
-    columns = _TABLES[name]
-    return pd.DataFrame({c: pd.Series(dtype=t) for c, t in columns.items()})
+    if name not in _EMPTY:
+        _EMPTY[name] = pd.DataFrame({c: pd.Series(dtype=t) for c, t in _TABLES[name].items()})
+    return _EMPTY[name].copy(deep=False)
+
+
+_OPTIONAL_COLUMNS = frozenset({"template", "message", "trace_id", "attributes", "reason", "parent_id", "status"})
 
 
 def _conform(name: str, frame: pd.DataFrame | None) -> pd.DataFrame:
     """Return *frame* with exactly the model's columns for table *name*, times as float64.
+
+    A frame that already conforms is returned as it is (no copy): loading a cached Case must
+    cost no more than reading it.
 
     Raises:
         DataError: when a required column is missing or a time column is not numeric.
@@ -143,21 +153,23 @@ def _conform(name: str, frame: pd.DataFrame | None) -> pd.DataFrame:
     if not isinstance(frame, pd.DataFrame):
         raise DataError(f"table {name} must be a DataFrame", field=name, value=type(frame).__name__)
     columns = _TABLES[name]
+    floats = [c for c, t in columns.items() if t == "float64"]
+    if list(frame.columns) == list(columns) and all(frame[c].dtype == np.float64 for c in floats):
+        return frame if isinstance(frame.index, pd.RangeIndex) and frame.index.start == 0 else frame.reset_index(drop=True)
     missing = [c for c in columns if c not in frame.columns]
-    optional = {"template", "message", "trace_id", "attributes", "reason", "parent_id", "status"}
-    if any(c not in optional for c in missing):
+    if any(c not in _OPTIONAL_COLUMNS for c in missing):
         raise DataError(f"table {name} lacks columns {missing}", field=name)
-    out = frame.copy() if missing or list(frame.columns) != list(columns) else frame
+    out = frame.copy()
     for c in missing:
         out[c] = None
     out = out[list(columns)]
-    for c, dtype in columns.items():
-        if dtype == "float64" and out[c].dtype != np.float64:
+    for c in floats:
+        if out[c].dtype != np.float64:
             try:
                 out[c] = pd.to_numeric(out[c], errors="raise").astype("float64")
             except (TypeError, ValueError) as exc:
                 raise DataError(f"table {name} has non-numeric values", field=c) from exc
-    return out.reset_index(drop=True) if not isinstance(out.index, pd.RangeIndex) else out
+    return out.reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- topology
