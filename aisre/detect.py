@@ -54,6 +54,9 @@ ONSET_Z = 3.0
 REL_FLOOR = 0.05
 """Smallest scale relative to the normal level: a 5 % move is never more than one unit of z."""
 
+RATE_REL_FLOOR = 0.005
+"""Smallest scale of error and availability rates relative to their level (100 % -> 0.5 points)."""
+
 RANGE_FLOOR = 0.01
 """Smallest scale relative to the column's full range over the case (floors constant columns)."""
 
@@ -203,7 +206,8 @@ def _nanquantiles(x: np.ndarray, qs: tuple[float, ...]) -> list[np.ndarray]:
     return out
 
 
-def robust_z(values: np.ndarray, normal: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def robust_z(values: np.ndarray, normal: np.ndarray,
+             rel_floor: np.ndarray | float = REL_FLOOR) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return ``(z, median, scale)``: *values* (rows x columns) as robust z-scores against the
     *normal* rows, with the scale floored (relative to the level and the range) so that a
     column constant in the normal period gets large but finite scores.
@@ -225,7 +229,7 @@ def robust_z(values: np.ndarray, normal: np.ndarray) -> tuple[np.ndarray, np.nda
             by_range = med * 0
         spread = np.nanmax(values, axis=0) - np.nanmin(values, axis=0)
         scale = np.nanmax(
-            np.vstack([(q75 - q25) / 1.349, 1.4826 * mad, by_range, REL_FLOOR * np.abs(med), RANGE_FLOOR * spread,
+            np.vstack([(q75 - q25) / 1.349, 1.4826 * mad, by_range, rel_floor * np.abs(med), RANGE_FLOOR * spread,
                        np.full_like(med, 1e-9)]),
             axis=0,
         )
@@ -242,7 +246,7 @@ def _sustained(z: np.ndarray, width: int) -> np.ndarray:
 
 
 def aligned_wide(case: Case) -> pd.DataFrame:
-    """Return the metrics as one column per ``entity:metric`` indexed by time, with samples of
+    """Return the metrics as one column per (entity, metric) pair indexed by time, with samples of
     series scraped at slightly different instants (per-pod collectors) snapped to one grid.
 
     The grid step is the median step of the series; samples falling in one grid cell are averaged.
@@ -265,10 +269,29 @@ def aligned_wide(case: Case) -> pd.DataFrame:
     frame = pd.DataFrame({"time": t, "key": codes, "value": m["value"].to_numpy(dtype="float64")})
     grouped = frame.groupby(["time", "key"], sort=True)["value"].mean()
     wide = grouped.unstack("key")
-    wide.columns = [str(names[i]) for i in wide.columns]
-    wide = wide.reindex(columns=sorted(wide.columns))
+    # entity names may hold ":" (AWS::Lambda::Function): keep the pair, never re-split the key
+    first = pd.DataFrame({"key": codes, "entity": m["entity"].astype(str).to_numpy(),
+                          "metric": m["metric"].astype(str).to_numpy()}).drop_duplicates("key").set_index("key")
+    pairs = first.reindex(wide.columns)
+    wide.columns = pd.MultiIndex.from_arrays([pairs["entity"].to_numpy(), pairs["metric"].to_numpy()],
+                                             names=["entity", "metric"])
+    wide = wide.sort_index(axis=1)
     wide.index.name = "time"
     return wide
+
+
+def _split_columns(wide: pd.DataFrame, case: Case) -> tuple[list[str], list[str]]:
+    """Return (entities, metrics) of *wide*'s columns: a (entity, metric) MultiIndex as it is,
+    ``entity:metric`` strings split where the entity is one the case names."""
+    if isinstance(wide.columns, pd.MultiIndex):
+        return ([str(x) for x in wide.columns.get_level_values(0)], [str(x) for x in wide.columns.get_level_values(1)])
+    known = set(case.metrics["entity"].astype(str).unique())
+    ents, mets = [], []
+    for c in map(str, wide.columns):
+        cut = next((i for i in range(len(c)) if c[i] == ":" and c[:i] in known), c.find(":"))
+        ents.append(c[:cut] if cut >= 0 else c)
+        mets.append(c[cut + 1:] if cut >= 0 else c)
+    return ents, mets
 
 
 def metric_anomalies(case: Case, wide: pd.DataFrame | None = None, periods: Periods | None = None) -> pd.DataFrame:
@@ -285,13 +308,26 @@ def metric_anomalies(case: Case, wide: pd.DataFrame | None = None, periods: Peri
     periods = periods or split_periods(case, times)
     values = wide.to_numpy(dtype="float64")
     nmask, amask = periods.normal_mask(times), periods.abnormal_mask(times)
-    cols = [str(c) for c in wide.columns]
-    entity = np.array([c.split(":", 1)[0] for c in cols], dtype=object)
-    metric = [c.split(":", 1)[1] if ":" in c else c for c in cols]
+    ents, metric = _split_columns(wide, case)
+    cols = metric
+    entity = np.array(ents, dtype=object)
     kinds = np.array([metric_kind(m) for m in metric], dtype=object)
     sign = np.array([-1.0 if _DOWN_IS_BAD.search(m) else 1.0 for m in metric])
-    z, med, scale = robust_z(values[amask | nmask], values[nmask])
+    # rates (availability, errors) near a ceiling move by a few points when they move at all
+    rel = np.where(kinds == "error", RATE_REL_FLOOR, REL_FLOOR)
+    z, med, scale = robust_z(values[amask | nmask], values[nmask], rel)
     z_abn = z[amask[amask | nmask]]
+    # samples between a distant normal window and the abnormal one show the level just before
+    # the fault: what was already there then is drift, not the fault's doing
+    pmask = (times > periods.normal[1]) & (times < periods.abnormal[0])
+    if pmask.any() and periods.abnormal[0] - periods.normal[1] > 2 * periods.step:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            pre = (np.nanmedian(values[pmask], axis=0) - med) / scale
+        pre_bad = np.where(kinds == "load", np.abs(pre) * 0.5, pre * sign)
+        pre_bad = np.where(np.isfinite(pre_bad), np.clip(pre_bad, 0.0, None), 0.0)
+    else:
+        pre_bad = np.zeros(values.shape[1])
     t_abn = times[amask]
     # coarse samples: one outlier row is not an anomaly either, hold it for two rows
     width = max(2, int(round(SUSTAIN_SECONDS / max(periods.step, 1e-9))))
@@ -302,7 +338,7 @@ def metric_anomalies(case: Case, wide: pd.DataFrame | None = None, periods: Peri
     held = _sustained(np.where(np.isnan(bad), -np.inf, bad), width)
     if held.shape[0] == 0:
         return pd.DataFrame(columns=SIGNAL_COLUMNS)
-    score = np.clip(np.nanmax(held, axis=0), 0.0, Z_CAP)
+    score = np.clip(np.nanmax(held, axis=0) - pre_bad, 0.0, Z_CAP)
     score[~np.isfinite(score)] = 0.0
     crossed = held >= ONSET_Z
     first = np.argmax(crossed, axis=0)

@@ -51,8 +51,7 @@ class NSigmaRanker:
             z = np.nanmax(np.abs(abnormal - mu) / sd, axis=0)
         z = np.where(np.isfinite(z), z, 0.0)
         best: dict[str, tuple[float, str]] = {}
-        for col, score in zip(wide.columns, z, strict=True):
-            entity, _, metric = str(col).partition(":")
+        for (entity, metric), score in zip(wide.columns, z, strict=True):
             if score > best.get(entity, (-1.0, ""))[0]:
                 best[entity] = (float(score), metric)
         order = sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0]))

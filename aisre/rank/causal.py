@@ -39,6 +39,15 @@ are a service's own; load moves with its callers)."""
 EXPLAIN = 0.9
 """Share of an anomalous callee's score that is subtracted from its caller's inheritable kinds."""
 
+WALK_FLOOR = 0.3
+"""Share of a root score kept by a service the symptom walk never reaches (graphs miss edges)."""
+
+WALK_RESTART = 0.15
+"""Restart probability of the symptom walk (the usual PageRank damping)."""
+
+WALK_BACK = 0.1
+"""Weight of a step back from a callee to its caller, relative to the caller's anomaly."""
+
 DETAILED = 10
 """Hypotheses that get a fault kind and an evidence chain (the rest are ranked only)."""
 
@@ -105,7 +114,7 @@ class CausalRanker:
             return Ranking(self.name, abstained=True,
                            reason=f"no signal is anomalous (strongest robust z {best:.1f} < {self.abstain_z:g})",
                            seconds=time.perf_counter() - t0)
-        root, explained_by = _root_scores(feats, graph)
+        root, explained_by = _root_scores(feats, graph, _symptoms(case, graph))
         order = sorted(root.index, key=lambda s: (-root[s], -feats.loc[s, "own"], s))
         if self.top:
             order = order[: self.top]
@@ -123,6 +132,7 @@ class CausalRanker:
     # ------------------------------------------------------------------ parts
 
     def _graph(self, case: Case) -> nx.DiGraph | None:
+        """Return the service call graph: the case's, the ranker's, or one recovered from spans."""
         if not self.use_graph:
             return None
         topo = case.topology or self.topology or topology_from_spans(case.spans)
@@ -130,6 +140,22 @@ class CausalRanker:
             return None
         g = topo.call_graph()
         return g if g.number_of_edges() else None
+
+
+def _symptoms(case: Case, graph: nx.DiGraph | None) -> list[str]:
+    """Return the graph nodes where the incident was observed: the alert's or target's service
+    (``meta["target"]["node"]``, ``meta["front_entity"]``, alert services) when the graph has it."""
+    if graph is None:
+        return []
+    names: list[str] = []
+    meta = case.meta or {}
+    target = meta.get("target")
+    if isinstance(target, dict) and isinstance(target.get("node"), str):
+        names.append(target["node"])
+    if isinstance(meta.get("front_entity"), str):
+        names.append(meta["front_entity"])
+    names.extend(a.service for a in case.alerts if a.service)
+    return [n for n in dict.fromkeys(names) if n in graph]
 
 
 def _event_signals(case: Case, split: float) -> pd.DataFrame:
@@ -206,7 +232,8 @@ def _features(signals: pd.DataFrame) -> pd.DataFrame:
 _INHERITABLE = ("latency", "error", "load", "other", "client_latency")
 
 
-def _root_scores(feats: pd.DataFrame, graph: nx.DiGraph | None) -> tuple[pd.Series, dict[str, str]]:
+def _root_scores(feats: pd.DataFrame, graph: nx.DiGraph | None,
+                 symptoms: list[str] | None = None) -> tuple[pd.Series, dict[str, str]]:
     """Return each service's root score and, for the explained ones, the callee that explains it.
 
     A service keeps its own kinds (saturation, inbound call latency, events) in full; its
@@ -248,7 +275,57 @@ def _root_scores(feats: pd.DataFrame, graph: nx.DiGraph | None) -> tuple[pd.Seri
             ups = [p for p in nx.ancestors(graph, svc) if p in total.index]
             if ups:
                 bonus[svc] = 0.1 * min(float(score[svc]), float(np.max([inh_part[p] for p in ups])))
-    return score + bonus + 0.05 * total, explained_by
+    score = score + bonus + 0.05 * total
+    reach = _walk(graph, total, symptoms)
+    if reach is not None:
+        score = score * (WALK_FLOOR + (1.0 - WALK_FLOOR) * np.sqrt(reach))
+    return score, explained_by
+
+
+def _walk(graph: nx.DiGraph, anomaly: pd.Series, symptoms: list[str]) -> pd.Series | None:
+    """Return, per service, how much a random walk from the symptoms towards anomalous callees
+    visits it (personalised PageRank, scaled to a maximum of 1), or None without a usable graph.
+
+    From a service the walker moves to each callee in proportion to the callee's anomaly, stays
+    in proportion to how much more anomalous the service is than its worst callee, and steps back
+    to a caller with a small weight (so a dead end is not a trap); it restarts at the symptoms.
+    """
+    nodes = [n for n in graph.nodes if n in anomaly.index]
+    if len(nodes) < 2:
+        return None
+    pos = {n: i for i, n in enumerate(nodes)}
+    a = anomaly.reindex(nodes).fillna(0.0).to_numpy(dtype="float64")
+    a = a * a  # sharpen: a clear anomaly should pull much harder than noise
+    n = len(nodes)
+    src, dst = [], []
+    for u, v in graph.edges:
+        if u in pos and v in pos:
+            src.append(pos[u])
+            dst.append(pos[v])
+    if not src:
+        return None
+    src_a, dst_a = np.array(src), np.array(dst)
+    w = np.zeros((n, n))
+    np.add.at(w, (src_a, dst_a), a[dst_a])
+    np.add.at(w, (dst_a, src_a), WALK_BACK * a[src_a])
+    worst_callee = np.zeros(n)
+    np.maximum.at(worst_callee, src_a, a[dst_a])
+    w[np.arange(n), np.arange(n)] += np.clip(a - worst_callee, 0.0, None) + 1e-9
+    w = w / w.sum(axis=1, keepdims=True)
+    start = np.array([a[pos[s]] + 1e-6 for s in symptoms if s in pos]) if symptoms else np.array([])
+    p0 = np.zeros(n)
+    if len(start):
+        for s_, x in zip([s for s in symptoms if s in pos], start, strict=True):
+            p0[pos[s_]] = x
+    else:
+        entries = np.array([graph.in_degree(nd) == 0 for nd in nodes])
+        p0 = np.where(entries, a + 1e-6, 0.0) if entries.any() else a + 1e-6
+    p0 = p0 / p0.sum()
+    p = p0.copy()
+    for _ in range(60):
+        p = WALK_RESTART * p0 + (1.0 - WALK_RESTART) * (p @ w)
+    p = p / p.max() if p.max() > 0 else p
+    return pd.Series(p, index=nodes).reindex(anomaly.index).fillna(0.0)
 
 
 def _confidence(scores: np.ndarray) -> np.ndarray:
