@@ -399,3 +399,38 @@ def test_paths_and_cases_mix(tmp_path: Path):
     save_case(c[0], tmp_path / "a")
     res = run_benchmark([tmp_path / "a", c[1]], [Oracle()], progress=False)
     assert res.rows[0]["n"] == 2
+
+
+def test_limit_keeps_that_many_cases_per_source(tmp_path):
+    for c in cases(4):
+        save_case(c, tmp_path / c.id)
+    [row] = run_benchmark([tmp_path], [Oracle()], limit=2, progress=False).rows
+    assert row["n"] == 2
+
+
+def test_outcomes_and_figures():
+    res = run_benchmark(cases(4), [Oracle(), Second(), Abstains(), Raises()], progress=False)
+    out = res.outcomes().set_index("method")
+    assert out.loc["oracle", "top1"] == 4 and out.loc["second", "top5"] == 4
+    assert out.loc["abstains", "abstained"] == 4 and out.loc["raises", "failed"] == 1
+    assert set(res.figures()) == {"accuracy", "confusion", "time"}
+
+
+@pytest.mark.slow
+def test_benchmark_notebook_runs_headless(tmp_path):
+    """notebooks/benchmark.ipynb executes with papermill on a tiny Case-folder dataset."""
+    pm = pytest.importorskip("papermill")
+    import nbformat
+
+    data = tmp_path / "data"
+    for c in cases(3):
+        save_case(c, data / c.id)
+    nb_path = Path(__file__).resolve().parents[1] / "notebooks" / "benchmark.ipynb"
+    out = tmp_path / "out.ipynb"
+    pm.execute_notebook(
+        str(nb_path), str(out), parameters={"paths": [str(data)], "methods": ["random"], "quick": True},
+        kernel_name="python3", progress_bar=False, cwd=str(tmp_path), execution_timeout=120,
+    )  # fmt: skip
+    executed = nbformat.read(out, as_version=4)
+    text = "".join(o.get("text", "") for c in executed.cells for o in c.get("outputs", []))
+    assert "random" in text and "AC@1" in text

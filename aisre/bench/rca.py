@@ -156,6 +156,43 @@ class BenchResult:
         rows = [(r["dataset"], r["system"], r["method"], r["fault"], str(r["n"]), f"{r['ac1']:.2f}") for r in self.by_fault()]
         return "\n".join(_grid(("dataset", "system", "method", "fault", "n", "AC@1"), rows, right={4, 5}))
 
+    def outcomes(self) -> pd.DataFrame:
+        """Return, per (method, fault kind), how many cases were: ``top1``, ``top5`` (2nd-5th),
+        ``missed`` (ranked lower or absent), ``abstained``, ``failed``."""
+        cf = self.cases_frame()
+        kinds = ["top1", "top5", "missed", "abstained", "failed"]
+        if cf.empty:
+            return pd.DataFrame(columns=["method", "fault", *kinds])
+        rank = cf["rank"].astype("float64")
+        outcome = np.select(
+            [cf["failed"].astype(bool), cf["abstained"].astype(bool), rank == 1, rank <= 5],
+            ["failed", "abstained", "top1", "top5"],
+            "missed",
+        )
+        table = pd.crosstab([cf["method"], cf["fault"].fillna("unknown")], pd.Series(outcome, name="outcome"))
+        return table.reindex(columns=kinds, fill_value=0).reset_index().rename_axis(columns=None)
+
+    def figures(self) -> dict[str, Any]:
+        """Return plotly figures: ``accuracy`` (AC@1/3/5 and Avg@5 bars per method, one panel
+        per dataset/system), ``confusion`` (true fault kind against outcome, per method) and
+        ``time`` (seconds per case, per method)."""
+        import plotly.express as px
+
+        rows = self.frame()
+        rows["data"] = rows["dataset"] + "/" + rows["system"]
+        long = rows.melt(id_vars=["data", "method"], value_vars=["ac1", "ac3", "ac5", "avg5"], var_name="measure", value_name="share")
+        acc = px.bar(long, x="measure", y="share", color="method", barmode="group", facet_col="data", facet_col_wrap=3, range_y=[0, 1], title="Accuracy per method")
+        out = self.outcomes().melt(id_vars=["method", "fault"], var_name="outcome", value_name="cases")
+        conf = px.density_heatmap(
+            out, x="outcome", y="fault", z="cases", facet_col="method", histfunc="sum", text_auto=True,
+            category_orders={"outcome": ["top1", "top5", "missed", "abstained", "failed"]},
+            title="Outcome by true fault kind",
+        )  # fmt: skip
+        cf = self.cases_frame()
+        cf["data"] = cf["dataset"] + "/" + cf["system"]
+        secs = px.box(cf, x="method", y="seconds", color="data", points="all", title="Seconds per case (rank only)")
+        return {"accuracy": acc, "confusion": conf, "time": secs}
+
     def __str__(self) -> str:
         return self.table()
 
@@ -340,26 +377,28 @@ def _iter_source(source: Source | Iterable[Case]) -> Iterator[tuple[Case | None,
             except AisreError as exc:
                 yield None, None, _failure(str(folder), None, exc)
         return
+    load_failures: list[Any] = []
     try:
-        for c in _load_cases(path, loader.name):
+        for c in _load_cases(path, loader.name, load_failures):
             yield c, loader.name, None
-    except AisreError as exc:
-        yield None, None, _failure(str(path), None, exc)
     except Exception as exc:  # a loader bug must not stop the other sources
-        yield None, None, _failure(str(path), None, exc)
+        yield None, None, _failure(str(path), None, exc, loader.name)
+    for f in load_failures:
+        where = getattr(f, "path", None) or str(path)
+        yield None, None, {"id": str(where), "method": None, "error": str(getattr(f, "message", f)), "dataset": loader.name, "system": None}
 
 
-def _load_cases(path: Path, fmt: str) -> Iterator[Case]:
+def _load_cases(path: Path, fmt: str, failures: list[Any]) -> Iterator[Case]:
+    """Yield the cases of *path* through the dataset cache (``cached_load``), collecting the
+    cases that fail to load in *failures* instead of stopping."""
     try:
-        from aisre.datasets.cache import cached_load  # type: ignore[attr-defined]
-    except ImportError:
-        cached_load = None
-    if cached_load is not None:
-        yield from cached_load(path, fmt)
-    else:
+        from aisre.datasets.cache import cached_load
+    except ImportError:  # an aisre without the cache: the registry, all or nothing
         from aisre import datasets
 
         yield from datasets.load(path, fmt)
+        return
+    yield from cached_load(path, fmt, failures=failures)
 
 
 def _prepare(
@@ -486,6 +525,7 @@ def run_benchmark(
     workers: int = 1,
     scheduler: str | None = None,
     progress: bool | None = None,
+    limit: int | None = None,
 ) -> BenchResult:
     """Rank every case of *sources* with every method and return the scored :class:`BenchResult`.
 
@@ -494,7 +534,7 @@ def run_benchmark(
     node-link file or a built-in simulator model) is given to cases that have none. With
     ``workers > 1`` or a *scheduler* address the cases run on dask.distributed; the rows are
     the same as a serial run's. *progress* shows a tqdm bar on stderr (default: when stderr is
-    a terminal).
+    a terminal). *limit* keeps at most that many cases per source (a quick run).
 
     Raises:
         UsageError: for an unknown method, an optional one whose extra is missing, or a bad
@@ -513,6 +553,8 @@ def run_benchmark(
     built = [get_ranker(m) if isinstance(m, str) else m for m in methods]
     if not math.isfinite(float(delay)):
         raise UsageError(f"delay must be a finite number of seconds, not {delay!r}")
+    if limit is not None and int(limit) < 1:
+        raise UsageError(f"limit must be at least 1, not {limit!r}")
     if int(workers) < 1:
         raise UsageError(f"workers must be at least 1, not {workers!r}")
     topo, topo_label = resolve_topology(topology)
@@ -523,6 +565,7 @@ def run_benchmark(
         "topology": topo_label,
         "workers": int(workers),
         "scheduler": scheduler,
+        "limit": limit,
         "sources": [str(s) if isinstance(s, (str, Path)) else getattr(s, "id", "<cases>") for s in sources],
         "python": platform.python_version(),
         "aisre": _version("aisre"),
@@ -535,7 +578,10 @@ def run_benchmark(
 
     def cases() -> Iterator[_Item]:
         for source in sources:
+            taken = 0
             for case, loader, failure in _iter_source(source):
+                if limit is not None and taken >= int(limit):
+                    break
                 if failure is not None:
                     failures.append(failure)
                     continue
@@ -546,6 +592,7 @@ def run_benchmark(
                     failures.append(_failure(case.id, None, exc, _dataset_name(case, loader), case.system or "-"))
                     continue
                 items.append(item)
+                taken += 1
                 yield item
 
     if int(workers) > 1 or scheduler:
