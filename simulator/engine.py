@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from itertools import chain
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -79,9 +80,14 @@ _NO_CONNECTION = -1  # _pooled's own failure to get a connection, unlike a calle
 
 @dataclass
 class EngineResult:
-    """What a run produced: the record array, lifecycle events and logs, and state intervals."""
+    """What a run produced: the record array, lifecycle events and logs, and state intervals.
+
+    ``ids`` holds each record's id (the ``parent`` field refers to ids); requests still in
+    flight when the run ends have no record, so ids have gaps.
+    """
 
     records: np.ndarray
+    ids: np.ndarray
     events: list[tuple[float, str, str, str, str, dict[str, Any]]]
     logs: list[tuple[float, str, str, str, str, str | None]]
     down: list[tuple[int, float, float]]
@@ -273,10 +279,13 @@ class Engine:
         for i, t0 in self.down_since.items():
             self.down.append((i, t0, self.duration))
         # records left as None belong to requests still in flight at the end: drop them
-        rows = [r for r in self.recs if r is not None]
-        records = np.array(rows, dtype=np.float64) if rows else np.zeros((0, len(RECORD_FIELDS)))
+        ids = [k for k, r in enumerate(self.recs) if r is not None]
+        rows = [self.recs[k] for k in ids]
+        width = len(RECORD_FIELDS)
+        records = np.fromiter(chain.from_iterable(rows), dtype=np.float64, count=len(rows) * width).reshape(-1, width)
         return EngineResult(
             records=records,
+            ids=np.array(ids, dtype=np.int64),
             events=self.events,
             logs=self.logs,
             down=self.down,

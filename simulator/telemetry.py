@@ -282,6 +282,13 @@ class _Builder:
         return frame, svc_m, inst_m
 
     # ------------------------------------------------------------------ ids
+    def rows_of(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Rows of records with *ids*, and which of them exist (in flight at the end: not)."""
+        all_ids = self.res.ids
+        pos = np.clip(np.searchsorted(all_ids, ids), 0, max(all_ids.size - 1, 0))
+        found = (all_ids.size > 0) & (all_ids[pos] == ids) if all_ids.size else np.zeros(ids.size, dtype=bool)
+        return pos, found
+
     def trace_ids(self, traces: np.ndarray) -> list[str]:
         hi = _splitmix(traces.astype(np.uint64) ^ self.salt[0])
         lo = _splitmix(traces.astype(np.uint64) + self.salt[1])
@@ -308,7 +315,8 @@ class _Builder:
             # the cause a failing child reported, for the parent's upstream message
             child_err = np.full(len(R), OK, dtype=np.int64)
             bad_child = np.flatnonzero((status != OK) & (parent >= 0))
-            child_err[parent[bad_child]] = status[bad_child]
+            prow, found = self.rows_of(parent[bad_child])
+            child_err[prow[found]] = status[bad_child[found]]
             rows: list[tuple[float, str, str, str, str, int]] = []
             codes = {TIMEOUT: "DeadlineExceeded", REFUSED: "Unavailable", RESET: "Unavailable", SOCKET: "Unavailable",
                      EXCEPTION: "Internal", BAD_VERSION: "Internal", CONFIG: "FailedPrecondition", UPSTREAM: "Internal",
@@ -409,6 +417,11 @@ class _Builder:
         has_err = np.zeros(n_tr, dtype=bool)
         has_err[trace[self.status != OK]] = True
         keep_tr = has_err | (self.rng.random(n_tr) < self.trace_sample)
+        # traces cut by the end of the window (a parent still in flight) are left out whole
+        par = R[:, _F["parent"]].astype(np.int64)
+        has_parent = par >= 0
+        _, found = self.rows_of(par[has_parent])
+        keep_tr[trace[has_parent][~found]] = False
         rows = np.flatnonzero(keep_tr[trace])
         parent = R[rows, _F["parent"]].astype(np.int64)
         caller = R[rows, _F["caller"]].astype(np.int64)
@@ -417,46 +430,39 @@ class _Builder:
         inst = self.inst[rows]
         status = self.status[rows]
         served = self.served[rows]
-        span_ids = self.span_ids(rows)
+        span_ids = self.span_ids(self.res.ids[rows])
         parent_ids = [None] * rows.size
         pmask = parent >= 0
         if pmask.any():
             pid = self.span_ids(parent[pmask])
             for k, v in zip(np.flatnonzero(pmask).tolist(), pid):
                 parent_ids[k] = v
-        svc_names, inst_names, host_names = eng.svc_names, eng.inst_names, eng.host_names
-        services, attrs, ops = [], [], []
+        # who owns each span: the server, or (a request that never got in) the caller's client span
+        client = ~served & (caller >= 0)
+        inst_svc = np.array(eng.inst_svc + [-1], dtype=np.int64)  # index -1 -> -1
+        owner_svc = np.where(client, inst_svc[caller], svc)
+        owner_pod = np.where(client, caller, inst)
+        inst_host = np.array(eng.inst_host + [-1], dtype=np.int64)
+        host = inst_host[inst]
+        q = json.dumps
+        svc_j = [q(n) for n in eng.svc_names]
+        pod_j = [q(n) for n in eng.inst_names] + ["null"]
+        host_j = [q(n) for n in eng.host_names] + ["null"]
+        op_j = [q(o) for o in eng.ep_ops]
+        ns = q(self.system)
         grpc = {OK: 0, TIMEOUT: 4, REFUSED: 14, RESET: 14, SOCKET: 14, EXCEPTION: 2, BAD_VERSION: 13, CONFIG: 9, POOL: 8, UPSTREAM: 13}
-        for k in range(rows.size):
-            s = int(svc[k])
-            i = int(inst[k])
-            st = int(status[k])
-            op = eng.ep_ops[int(ep[k])]
-            if served[k] or caller[k] < 0:
-                service, kind, pod = svc_names[s], "SERVER", (inst_names[i] if i >= 0 else None)
-            else:
-                # the request never reached the callee: only the caller's client span exists
-                c = int(caller[k])
-                service, kind, pod = svc_names[eng.inst_svc[c]], "CLIENT", inst_names[c]
-            host = host_names[eng.inst_host[i]] if i >= 0 and eng.inst_host[i] >= 0 else None
-            a: dict[str, Any] = {
-                "service.name": service,
-                "service.instance.id": pod,
-                "host.name": host,
-                "span.kind": kind,
-                "rpc.system": "grpc",
-                "rpc.service": svc_names[s],
-                "rpc.method": op,
-                "rpc.grpc.status_code": grpc.get(st, 2),
-                "server.address": svc_names[s],
-                "k8s.namespace.name": self.system,
-                "k8s.pod.name": pod,
-            }
-            if st != OK:
-                a["error.type"] = CAUSES[st]
-            services.append(service)
-            ops.append(op)
-            attrs.append(json.dumps(a, separators=(",", ":")))
+        tail = {st: f',"rpc.grpc.status_code":{grpc.get(st, 2)}' + ("" if st == OK else f',"error.type":{q(CAUSES[st])}')
+                for st in range(len(CAUSES))}
+        attrs = [
+            f'{{"service.name":{svc_j[o]},"service.instance.id":{pod_j[p]},"host.name":{host_j[h]},'
+            f'"span.kind":"{"CLIENT" if c else "SERVER"}","rpc.system":"grpc","rpc.service":{svc_j[sv]},'
+            f'"rpc.method":{op_j[e]},"server.address":{svc_j[sv]},"k8s.namespace.name":{ns},'
+            f'"k8s.pod.name":{pod_j[p]}{tail[st]}}}'
+            for o, p, h, c, sv, e, st in zip(owner_svc.tolist(), owner_pod.tolist(), host.tolist(), client.tolist(),
+                                             svc.tolist(), ep.tolist(), status.tolist())
+        ]
+        services = [eng.svc_names[o] for o in owner_svc.tolist()]
+        ops = [eng.ep_ops[e] for e in ep.tolist()]
         start = R[rows, _F["start"]]
         end = R[rows, _F["end"]]
         return pd.DataFrame({

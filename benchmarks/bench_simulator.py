@@ -1,0 +1,137 @@
+"""Simulator performance: events per wall second against a bare simpy loop, Online Boutique at
+200 requests/s, random:1000 over 10 simulated minutes (time and peak memory), and how cost grows
+with services and request rate.
+
+    .venv/bin/python benchmarks/bench_simulator.py [--quick]
+
+"Events" are simpy events processed (timeouts, process starts and ends, queue hand-overs), read
+from simpy's event counter. The bare loop is 100 processes each doing ``yield env.timeout(1)``:
+the cheapest thing simpy can do per event. Each figure is the best of a few runs, measured
+interleaved with the bare loop, because the machine may be shared. "All telemetry" is the whole
+``simulate()``: engine plus metrics, logs, spans, events, alerts and the Case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+import simpy
+
+from aisre.simulator import load_topology, resolve_faults, simulate
+from aisre.simulator.engine import Engine
+from aisre.simulator.workload import draw_arrivals
+
+
+def bare_rate(events: int = 300_000) -> float:
+    """Simpy events per wall second for the barest loop."""
+    env = simpy.Environment()
+
+    def loop(env: simpy.Environment):
+        while True:
+            yield env.timeout(1.0)
+
+    for _ in range(100):
+        env.process(loop(env))
+    t = time.perf_counter()
+    env.run(until=events // 100)
+    return events / (time.perf_counter() - t)
+
+
+def engine_only(topology: str, rate: float, duration: float, seed: int = 1) -> tuple[int, float]:
+    """(events, wall seconds) of the engine alone, no telemetry."""
+    topo = load_topology(topology)
+    rng = np.random.default_rng(seed)
+    arr = draw_arrivals([w for _, _, w in topo.entry_endpoints()], rate, duration, rng, shape=topo.workload)
+    eng = Engine(topo, resolve_faults(["cpu:" + topo.services[1].name], topo, duration), arr, rng, duration=duration)
+    t = time.perf_counter()
+    res = eng.run()
+    return res.sim_events, time.perf_counter() - t
+
+
+def full(topology: str, rate: float, duration: float, faults=(), seed: int = 1) -> tuple[dict, float]:
+    """(stats, wall seconds) of a whole simulate() call."""
+    t = time.perf_counter()
+    case = simulate(topology, list(faults), duration=duration, rate=rate, seed=seed)
+    return case.meta["stats"], time.perf_counter() - t
+
+
+def child_random(n: int, duration: float, rate: float) -> None:
+    """Run random:N in this process and print wall time and peak RSS as JSON (for a subprocess)."""
+    t = time.perf_counter()
+    case = simulate(f"random:{n}", [f"cpu:svc-{n // 2}"], duration=duration, rate=rate, seed=1)
+    wall = time.perf_counter() - t
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"wall": wall, "peak_mib": peak_kib / 1024, "stats": case.meta["stats"],
+                      "metric_rows": len(case.metrics), "spans": len(case.spans), "logs": len(case.logs)}))
+
+
+def in_subprocess(n: int, duration: float, rate: float) -> dict:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child-random", str(n), "--duration", str(duration), "--rate", str(rate)],
+        check=True, capture_output=True, text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="shorter runs, fewer repeats")
+    ap.add_argument("--child-random", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--duration", type=float, default=600.0, help=argparse.SUPPRESS)
+    ap.add_argument("--rate", type=float, default=50.0, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child_random:
+        child_random(args.child_random, args.duration, args.rate)
+        return
+    reps = 2 if args.quick else 5
+    dur = 120.0 if args.quick else 600.0
+
+    print(f"== events per wall second (Online Boutique, 50 req/s, cpu fault, {reps} interleaved pairs)")
+    bare, eng_r, full_r = [], [], []
+    for _ in range(reps):
+        b = bare_rate()
+        ev, wall = engine_only("online-boutique", 50, dur)
+        e = ev / wall
+        stats, wall = full("online-boutique", 50, dur, ["cpu:cartservice@%d*0.9" % (dur / 2)])
+        f = stats["sim_events"] / wall
+        b = (b + bare_rate()) / 2  # the bare rate on either side of the pair
+        bare.append(b)
+        eng_r.append(e / b)
+        full_r.append(f / b)
+    print(f"bare simpy loop            {np.median(bare):12,.0f} events/s (median)")
+    print(f"engine, no telemetry       {np.median(eng_r) * np.median(bare):12,.0f} events/s  "
+          f"(median {np.median(eng_r):.0%} of bare, range {min(eng_r):.0%}-{max(eng_r):.0%})")
+    print(f"simulate(), all telemetry  {np.median(full_r) * np.median(bare):12,.0f} events/s  "
+          f"(median {np.median(full_r):.0%} of bare, range {min(full_r):.0%}-{max(full_r):.0%})")
+
+    print("\n== Online Boutique at 200 requests/s,", int(dur), "simulated s")
+    stats, wall = full("online-boutique", 200, dur, ["cpu:cartservice@%d*0.9" % (dur / 2)])
+    print(f"wall {wall:.1f} s; {stats['requests'] / wall:,.0f} simulated requests/s, {stats['calls'] / wall:,.0f} calls/s, "
+          f"{stats['sim_events'] / wall:,.0f} events/s; {dur / wall:.0f}x faster than real time")
+
+    print("\n== random:1000 over", int(dur), "simulated s at 50 requests/s (separate process)")
+    r = in_subprocess(1000, dur, 50)
+    print(f"wall {r['wall']:.1f} s, peak RSS {r['peak_mib']:.0f} MiB; {r['stats']['requests']:,} requests, "
+          f"{r['stats']['calls']:,} calls, {r['metric_rows']:,} metric rows, {r['spans']:,} spans, {r['logs']:,} log lines")
+
+    print("\n== cost against services (random:N, 50 requests/s, 120 simulated s)")
+    print(f"{'services':>9} {'wall s':>8} {'calls':>9} {'metric rows':>12}")
+    for n in (10, 100, 300, 1000):
+        r = in_subprocess(n, 120, 50)
+        print(f"{n:>9} {r['wall']:>8.2f} {r['stats']['calls']:>9,} {r['metric_rows']:>12,}")
+
+    print("\n== cost against request rate (Online Boutique, 120 simulated s)")
+    print(f"{'req/s':>7} {'wall s':>8} {'calls':>9} {'us/call':>8}")
+    for rate in (10, 50, 100, 200, 400):
+        stats, wall = full("online-boutique", rate, 120)
+        print(f"{rate:>7} {wall:>8.2f} {stats['calls']:>9,} {1e6 * wall / max(stats['calls'], 1):>8.1f}")
+
+
+if __name__ == "__main__":
+    main()
