@@ -52,12 +52,12 @@ import pandas as pd
 
 from aisre.case import Case, Topology, Truth, empty_table, topology_from_spans
 from aisre.datasets.batch import register_units
+from aisre.datasets.nezha_logs import read_logs
 from aisre.datasets.nezha_parse import (
     FAULT_MAP,
     FaultEntry,
     read_dependency,
     read_fault_list,
-    read_logs,
     read_metric_csv,
     read_span_links,
     read_spans,

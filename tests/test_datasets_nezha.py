@@ -18,7 +18,8 @@ import aisre.datasets as datasets
 from aisre.case import Case
 from aisre.datasets import nezha
 from aisre.datasets.batch import load_all
-from aisre.datasets.nezha_parse import read_dependency, read_fault_list, read_logs, read_metric_csv, read_spans
+from aisre.datasets.nezha_logs import read_logs
+from aisre.datasets.nezha_parse import read_dependency, read_fault_list, read_metric_csv, read_spans
 from aisre.errors import AisreError, DataError
 
 SHARED = Path(os.environ.get("AISRE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
@@ -195,10 +196,16 @@ def test_detect_accepts_root_rca_data_and_a_date(shared: Path, tmp_path: Path) -
     assert not nezha.detect(shared / "rca_data" / "2023-01-30" / "metric")
 
 
-def test_a_date_folder_loads_alone(shared: Path) -> None:
-    day = list(nezha.load(shared / "rca_data" / "2023-01-30"))
-    assert len(day) == 12 and {c.system for c in day} == {"TT"}
-    assert [c.id for c in datasets.load(shared / "rca_data" / "2023-01-30", format="nezha")] == [c.id for c in day]
+def test_a_date_folder_loads_alone(shared: Path, cases: list[Case]) -> None:
+    """A date folder yields that day's cases, with the same ids and contents as from the root."""
+    folder = shared / "rca_data" / "2023-01-30"
+    pairs = list(nezha.iter_cases(folder))
+    expected = [c for c in cases if c.meta["date"] == "2023-01-30"]
+    assert [cid for cid, _ in pairs] == [c.id for c in expected] and len(pairs) == 12
+    alone = pairs[-1][1]()
+    assert alone.id == expected[-1].id and len(alone.metrics) == len(expected[-1].metrics)
+    assert alone.spans.equals(expected[-1].spans)
+    assert datasets.get("nezha").load is nezha.load
 
 
 # --------------------------------------------------------------------------- a hand-made day
