@@ -16,7 +16,7 @@ import networkx as nx
 
 from aisre.case import Topology
 
-__all__ = ["TIER_WEIGHTS", "BlastRadius", "blast_radius"]
+__all__ = ["BlastRadius", "TIER_WEIGHTS", "blast_radius"]
 
 TIER_WEIGHTS = {"critical": 3.0, "standard": 1.0, "best-effort": 0.3}
 """Weight of one affected service by its tier in the blast-radius sum."""

@@ -35,7 +35,13 @@ import pandas as pd
 
 from aisre.errors import GitError
 
-__all__ = ["KAMEI_FEATURES", "ChangeFeatures", "change_features", "is_fix_message", "is_revert_message"]
+__all__ = [
+    "ChangeFeatures",
+    "KAMEI_FEATURES",
+    "change_features",
+    "is_fix_message",
+    "is_revert_message",
+]
 
 KAMEI_FEATURES = ("la", "ld", "nf", "nd", "ns", "ent", "ndev", "age", "nuc", "aexp", "arexp", "asexp")
 """The ApacheJIT/Kamei change metrics, in the dataset's column order."""

@@ -26,10 +26,10 @@ from aisre.errors import DataError, StoreError
 from aisre.store import engine
 
 __all__ = [
+    "HistoryFeatures",
     "PRIOR_FAILURES",
     "PRIOR_SUCCESSES",
     "RECENT_DAYS",
-    "HistoryFeatures",
     "history_features",
     "record_outcome",
 ]

@@ -55,12 +55,12 @@ from aisre.errors import DataError, UsageError
 from aisre.gate.features import KAMEI_FEATURES
 
 __all__ = [
-    "DEFAULT_C",
-    "MODEL_FEATURES",
-    "MODEL_SCHEMA",
     "Adjustment",
     "Contribution",
+    "DEFAULT_C",
     "JITModel",
+    "MODEL_FEATURES",
+    "MODEL_SCHEMA",
     "combine",
     "default_data_path",
     "evaluate",
