@@ -136,3 +136,26 @@ def test_autoscaler_adds_replicas_under_load():
     assert len(scale) >= 1
     w = case.wide()
     assert "b-1:workload" in w.columns and w["b-1:workload"].iloc[-20:].sum() > 0
+
+
+def test_parallel_calls_overlap_and_async_calls_do_not_block():
+    """A parallel group's calls run at the same time; an async call's latency never reaches its caller."""
+    doc = {"name": "fanout", "services": [
+        {"name": "gw", "endpoints": [{"name": "op", "weight": 1, "work": 0.001, "calls": [
+            {"parallel": [{"service": "x"}, {"service": "y"}]},
+            {"service": "q", "async": True},
+        ]}]},
+        {"name": "x", "endpoints": [{"name": "op", "work": 0.05}]},
+        {"name": "y", "endpoints": [{"name": "op", "work": 0.05}]},
+        {"name": "q", "endpoints": [{"name": "op", "work": 0.5}]},
+    ]}  # fmt: skip
+    case = simulate(doc, [], duration=60, rate=5, seed=1, trace_sample=1.0)
+    s = case.spans
+    x = s[s["service"] == "x"].set_index("trace_id")["start"]
+    y = s[s["service"] == "y"].set_index("trace_id")["start"]
+    both = x.index.intersection(y.index)
+    assert len(both) > 50
+    assert (abs(x[both] - y[both]) < 0.01).mean() > 0.9
+    w = case.wide()
+    assert w["q:workload"].sum() > 50
+    assert w["gw:latency-50"].iloc[10:].median() < 0.3 < w["q:latency-50"].iloc[10:].median()
