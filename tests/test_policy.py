@@ -150,7 +150,7 @@ def test_evaluation_error_denies_even_when_a_permit_matches(case):
     """An overflow inside a policy is an evaluation error: the request is denied, never allowed."""
     text = default_policy_text() + (
         '\n@id("overflow")\nforbid (principal, action, resource) '
-        "when { context.blast_radius * 9223372036854775807 * 2 > 0 };\n"
+        "when { context.blast_radius + 9223372036854775807 + 1 > 0 };\n"
     )
     d = verdict(Policy(text), case, step_for(case, "scale", "cart"))
     assert d.decision == "deny" and d.policies == [EVALUATION_ERROR]

@@ -249,7 +249,8 @@ def remediate(
         budget_spent = max_actions is not None and changes >= max_actions
         if execute and d.decision == "allow" and budget_spent:
             verdict = "skipped"
-        log.log("decision", time=clock(), actor=actor, dry_run=not execute, decision=d.decision, policies=d.policies,
+        # dry_run=False: this decision is about the real change, whether or not this run makes it
+        log.log("decision", time=clock(), actor=actor, dry_run=False, decision=d.decision, policies=d.policies,
                 reasons=d.reasons, approval=approval_doc, result=verdict if execute else "dry-run", **common)  # fmt: skip
         if not execute:
             outcomes.append(result("dry-run", d, dry.message, dry))
