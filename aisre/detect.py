@@ -319,8 +319,8 @@ def metric_anomalies(case: Case, wide: pd.DataFrame | None = None, periods: Peri
     z_abn = z[amask[amask | nmask]]
     # samples between a distant normal window and the abnormal one show the level just before
     # the fault: what was already there then is drift, not the fault's doing
-    pmask = (times > periods.normal[1]) & (times < periods.abnormal[0])
-    if pmask.any() and periods.abnormal[0] - periods.normal[1] > 2 * periods.step:
+    pmask = ~nmask & ~amask & (times < periods.abnormal[0]) & (times >= periods.abnormal[0] - 10 * periods.step)
+    if pmask.any():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
             pre = (np.nanmedian(values[pmask], axis=0) - med) / scale

@@ -25,7 +25,7 @@ from aisre.rank.causal_signature import fault_kind
 
 __all__ = ["ABSTAIN_Z", "TEMPERATURE", "CausalRanker", "service_of"]
 
-ABSTAIN_Z = 5.0
+ABSTAIN_Z = 4.0
 """A case whose strongest sustained signal stays below this robust z is abstained on."""
 
 TEMPERATURE = 0.5
@@ -105,10 +105,7 @@ class CausalRanker:
         events = _event_signals(case, periods.split)
         signals = pd.concat([x for x in (signals, inbound, events) if not x.empty], ignore_index=True)
         feats = _features(signals)
-        front = case.meta.get("front_entity") if case.meta else None
-        if isinstance(front, str) and front in feats.index and len(feats) > 1:
-            # the system-level SLI is a symptom, never a root cause
-            feats = feats.drop(index=front)
+        feats = feats.drop(index=_not_candidates(case, feats.index), errors="ignore") if len(feats) > 1 else feats
         if feats.empty or float(signals["score"].max()) < self.abstain_z:
             best = float(signals["score"].max()) if len(signals) else 0.0
             return Ranking(self.name, abstained=True,
@@ -140,6 +137,20 @@ class CausalRanker:
             return None
         g = topo.call_graph()
         return g if g.number_of_edges() else None
+
+
+def _not_candidates(case: Case, names: pd.Index) -> list[str]:
+    """Return the entities that are symptoms or measuring points, never root causes: the
+    system-level SLI entity (``meta["front_entity"]``) and topology nodes of kind endpoint,
+    host or instance (instances are folded into their services)."""
+    out: list[str] = []
+    front = case.meta.get("front_entity") if case.meta else None
+    if isinstance(front, str):
+        out.append(front)
+    if case.topology is not None:
+        g = case.topology.graph
+        out.extend(n for n in names if n in g and g.nodes[n].get("kind") in ("endpoint", "host", "instance"))
+    return [n for n in out if n in names]
 
 
 def _symptoms(case: Case, graph: nx.DiGraph | None) -> list[str]:
