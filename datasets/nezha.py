@@ -22,7 +22,9 @@ One :class:`~aisre.case.Case` per fault-list entry, id ``nezha/<date>/<system>/<
   several pods, its rows would keep the pod name as entity). ``front_service.csv`` rows have
   entity ``front_service``; OB's per-edge latencies become ``source_50->callee`` on the caller and
   ``destination_50<-caller`` on the callee. Empty/``NaN`` cells are missing samples and have no
-  row; ``PodSuccessRate(%)`` is kept although it is always 0 upstream.
+  row; ``PodSuccessRate(%)`` is kept although it is always 0 upstream. Rows keep their own
+  times: the once-a-minute collector reaches each pod at its own offset (up to ~2 s apart), so
+  bin by ``case.meta["metric_step_s"]`` (60) before pivoting services side by side.
 - Metric rows are those within the case's bounds: ``inject_time`` ± 600 s, cut at the midpoint to
   the day's neighbouring faults so no two cases share a row (``case.meta["bounds"]``);
   ``case.window`` is the extent of the rows actually loaded (metrics, spans, logs).
@@ -340,6 +342,7 @@ def _build_case(day: _Day, entry: FaultEntry, case_id: str) -> Case:
         "pods": dict(sorted(pods.items())),
         "files": {"trace": present["trace"], "log": present["log"], "missing": missing},
         "front_entity": FRONT_ENTITY,
+        "metric_step_s": 60,
     }
     return Case(
         id=case_id, system=day.system, window=window, detected_at=entry.inject_time, topology=topology,

@@ -446,3 +446,18 @@ def test_random_json_fault_lists_raise_only_data_errors(tmp_path: Path, doc: obj
         read_fault_list(f)
     except DataError:
         pass
+
+
+def test_a_case_survives_a_case_folder_round_trip(cases: list[Case], tmp_path: Path) -> None:
+    from aisre.case import load_case, save_case
+
+    case = next(c for c in cases if c.system == "TT")
+    back = load_case(save_case(case, tmp_path / "c"))
+    assert back.truth == case.truth and back.topology == case.topology and back.meta == case.meta
+    for name in ("metrics", "spans", "logs"):
+        a, b = getattr(case, name), getattr(back, name)
+        assert len(a) == len(b) > 0
+        def text(f):  # noqa: ANN001, ANN202 (parquet reads text back as str, nulls as NaN)
+            return f.astype(object).fillna("<na>").astype(str).to_numpy()
+
+        assert (text(a) == text(b)).all()
