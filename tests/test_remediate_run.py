@@ -182,3 +182,11 @@ def test_dry_run_executor_changes_nothing_even_with_execute():
     assert not any(o.executed for o in outs)
     assert outs[0].message == "dry-run executor: nothing changed (would scale cart from 2 to 4 replicas)"
     assert ex.calls[0] == ("s1", "scale", "cart", True)
+
+
+def test_an_action_already_carried_out_is_not_proposed_again():
+    case = shop()
+    remediate(case, cpu_plan(case), executor=Recorder(), execute=True, now=NOW)
+    again = cpu_plan(case, now=NOW + 300)
+    assert ("scale", "cart") not in [(s.action.name, s.action.target) for s in again.steps]
+    assert any("scale on cart was already carried out" in n for n in again.notes)

@@ -298,7 +298,7 @@ def _rate_pre(case: Case, t: Target) -> str | None:
     return _is_workload(case, t)
 
 
-_RATE_METRIC = re.compile(r"(^|_)(rps|qps|requests?|request_rate|throughput)($|_)", re.IGNORECASE)
+_RATE_METRIC = re.compile(r"(?:^|_)(?:rps|qps|requests?|request_rate|throughput)(?:$|_)", re.IGNORECASE)
 
 
 def _observed_rps(case: Case, service: str) -> float | None:

@@ -139,7 +139,8 @@ def plan(
     *policy* is a :class:`Policy`, a policy file path, or ``None`` for the policy in force
     (:func:`~aisre.remediate.policy.load_policy`). Decisions are for carrying a step out at *now*
     (default: the current time) in *env*, assuming its dry run passes; the rate limits count the
-    actions *audit* (default: the store's audit log) recorded in the hour before *now*. At most
+    actions *audit* (default: the store's audit log) recorded in the hour before *now*, and an
+    action already carried out for this case in that hour is not proposed again. At most
     *per_hypothesis* steps are proposed for each of the *top* hypotheses.
 
     Raises:
@@ -152,7 +153,17 @@ def plan(
     if ranking.abstained or not ranking.hypotheses:
         out.notes.append(f"the ranker {ranking.method} abstained ({ranking.reason or 'no hypothesis'}): nothing to remediate")
         return out
-    seen: set[tuple[str, str]] = set()
+    log = audit if audit is not None else AuditLog()
+    # An action already carried out for this case in the last hour did not end the incident:
+    # proposing it again would repeat a change that did not help.
+    done = {
+        (r.action, r.target)
+        for r in log.records(case_id=case.id, kind="finish", since=when - HORIZON)
+        if r.result == "ok" and r.time <= when
+    }
+    seen: set[tuple[str, str]] = set(done)
+    for name, target in sorted(done):
+        out.notes.append(f"{name} on {target} was already carried out for this case in the last hour: not proposed again")
     rank = 0
     for h in ranking.hypotheses:
         if rank >= top:
@@ -193,7 +204,6 @@ def plan(
                     confidence=float(h.confidence),
                 )
             )
-    log = audit if audit is not None else AuditLog()
     for step in out.steps:
         step.decision = decide(case, step, pol, env=env, now=when, dry_run=False, dry_run_passed=True, audit=log, actor=actor)
     return out
