@@ -194,6 +194,11 @@ def _read_graph(resolved: str, _mtime: int, _size: int) -> tuple[list[str], list
 
 
 def _kind(node: str) -> str:
+    # X-Ray names a node `<resource>_<kind>`: `_remote` is a call to something X-Ray cannot see
+    # into (an external URL, a load balancer) and `_client` the caller's side of a call; both
+    # are endpoints of a call, not services that can be a root cause.
+    if node.endswith("_remote") or node.endswith("_client"):
+        return "endpoint"
     if "DynamoDB::Table" in node or node.endswith("Database::SQL") or "AWS::RDS" in node:
         return "database"
     if "SQS::Queue" in node or "SimpleNotificationService" in node:

@@ -118,6 +118,9 @@ def test_graph_direction_is_caller_to_callee(cases: dict) -> None:
     assert "PetSearch_AWS::ECS::Fargate" in topo.callees("PetSite")
     assert "PetSite" not in topo.callees("PetSearch_AWS::ECS::Fargate")
     assert topo.node("petInfo_AWS::DynamoDB::Table")["kind"] == "database"
+    assert topo.node("PGSQL Query_remote")["kind"] == "endpoint"
+    assert topo.node("PetSearch_client")["kind"] == "endpoint"
+    assert "PetSearch_client" not in topo.services() and "PetSite" in topo.services()
     assert len(topo.edges("calls")) == 47
 
 
