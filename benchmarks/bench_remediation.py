@@ -179,12 +179,14 @@ def main(argv: list[str] | None = None) -> int:
                 r = rows[-1]
                 print(f"{r.scenario:<45} seed {r.seed}  without {r.ttm_without:7.0f} s  with {r.ttm_with:7.0f} s"
                       f"  top1 {'yes' if r.top1 else 'no ':<3}  actions {r.steps}")  # fmt: skip
-    if not rows:
+    # A fault that never broke the entry SLO is not an incident to mitigate.
+    breached = [r for r in rows if r.ttm_without >= HOLD]
+    if not breached:
         return 3
-    med_without = statistics.median(r.ttm_without for r in rows)
-    med_with = statistics.median(r.ttm_with for r in rows)
-    mitigated = sum(r.ttm_with < r.ttm_without for r in rows)
-    print(f"\nincidents {len(rows)}  mitigated automatically {mitigated}  "
+    med_without = statistics.median(r.ttm_without for r in breached)
+    med_with = statistics.median(r.ttm_with for r in breached)
+    mitigated = sum(r.ttm_with < r.ttm_without for r in breached)
+    print(f"\nruns {len(rows)}  SLO breached {len(breached)}  mitigated automatically {mitigated}  "
           f"median TTM without {med_without:.0f} s  with {med_with:.0f} s  ({time.perf_counter() - t0:.0f} s wall)")  # fmt: skip
     return 0
 

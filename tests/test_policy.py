@@ -201,3 +201,18 @@ def test_policy_file_precedence(home, tmp_path):
     assert load_policy(other).source == str(other)
     with pytest.raises(PolicyError, match="cannot read"):
         load_policy(tmp_path / "absent.cedar")
+
+
+def test_every_example_in_the_policy_guide_validates():
+    """docs/policy.md's Cedar examples parse and fit the schema, each alone and with the default."""
+    import re
+    from pathlib import Path
+
+    guide = Path(__file__).resolve().parents[1] / "docs" / "policy.md"
+    if not guide.exists():
+        pytest.skip("docs/policy.md is not in this tree")
+    blocks = re.findall(r"```cedar\n(.*?)```", guide.read_text(), re.S)
+    assert len(blocks) >= 5
+    for block in blocks:
+        Policy(block)
+        Policy(default_policy_text() + "\n" + block)
