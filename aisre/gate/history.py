@@ -153,8 +153,11 @@ def history_features(
     out = HistoryFeatures()
     try:
         with _engine(url).connect() as conn:
-            rows = conn.execute(select(HISTORY.c.change_id, HISTORY.c.service, HISTORY.c.time,
-                                       HISTORY.c.caused_incident, HISTORY.c.files).where(HISTORY.c.time < now)).all()
+            # the services' own rows, and every incident-causing row (for the hot files)
+            query = select(HISTORY.c.change_id, HISTORY.c.service, HISTORY.c.time, HISTORY.c.caused_incident,
+                           HISTORY.c.files).where(HISTORY.c.time < now,
+                                                  HISTORY.c.service.in_(svcs) | HISTORY.c.caused_incident)  # fmt: skip
+            rows = conn.execute(query).all()
     except SQLAlchemyError as exc:
         raise StoreError(f"cannot read the gate history: {str(exc).splitlines()[0]}") from exc
     frame = pd.DataFrame(rows, columns=["change_id", "service", "time", "caused_incident", "files"])
