@@ -74,7 +74,7 @@ _KIND_PATTERNS = [
     ("error", re.compile(r"err|fail|5xx|exception|availability|success|status_code", re.I)),
     ("latency", re.compile(r"lat|duration|response.?time|\brt\b|delay|p50|p90|p95|p99", re.I)),
     ("load", re.compile(r"lod|load|workload|request|qps|rps|throughput|\bops\b|count|receive|transmit|bytes", re.I)),
-    ("resource", re.compile(r"cpu|mem|disk|io|socket|fd|thread|gc|syscall|net|swap|heap", re.I)),
+    ("resource", re.compile(r"cpu|mem|disk|(?<![a-z])io(?![a-z])|socket|(?<![a-z])fd|thread|(?<![a-z])gc(?![a-z])|syscall|net|swap|heap", re.I)),
 ]
 _DOWN_IS_BAD = re.compile(r"availability|success|uptime", re.I)
 
@@ -294,6 +294,32 @@ def _split_columns(wide: pd.DataFrame, case: Case) -> tuple[list[str], list[str]
     return ents, mets
 
 
+ONSET_LOOKBACK = 600.0
+"""How far before the abnormal period an onset is searched for (alerts fire minutes late)."""
+
+
+def _onsets(times: np.ndarray, values: np.ndarray, med: np.ndarray, scale: np.ndarray, sign: np.ndarray,
+            kinds: np.ndarray, amask: np.ndarray, periods: Periods, width: int) -> np.ndarray:
+    """Return per column the start of the sustained excursion (z >= ONSET_Z) that contains its
+    first crossing in the abnormal period, searched back up to ONSET_LOOKBACK before it."""
+    look = (times >= periods.abnormal[0] - ONSET_LOOKBACK) & (times <= periods.abnormal[1])
+    if not look.any():
+        return np.full(values.shape[1], np.nan)
+    t = times[look]
+    with np.errstate(all="ignore"):
+        z = (values[look] - med) / scale
+    bad = np.where((kinds == "load")[None, :], np.abs(z) * 0.5, z * sign)
+    held = _sustained(np.where(np.isnan(bad), -np.inf, bad), width)
+    crossed = held >= ONSET_Z
+    in_abn = amask[look][: held.shape[0]]
+    first = np.argmax(crossed & in_abn[:, None], axis=0)
+    has = (crossed & in_abn[:, None]).any(axis=0)
+    idx = np.arange(held.shape[0])[:, None]
+    last_false = np.maximum.accumulate(np.where(~crossed, idx, -1), axis=0)
+    start = last_false[first, np.arange(held.shape[1])] + 1
+    return np.where(has, t[np.minimum(start, len(t) - 1)], np.nan)
+
+
 def metric_anomalies(case: Case, wide: pd.DataFrame | None = None, periods: Periods | None = None) -> pd.DataFrame:
     """Return one row per metric column (see :data:`SIGNAL_COLUMNS`): its robust score in the
     bad direction over the abnormal period, and its onset.
@@ -340,9 +366,7 @@ def metric_anomalies(case: Case, wide: pd.DataFrame | None = None, periods: Peri
         return pd.DataFrame(columns=SIGNAL_COLUMNS)
     score = np.clip(np.nanmax(held, axis=0) - pre_bad, 0.0, Z_CAP)
     score[~np.isfinite(score)] = 0.0
-    crossed = held >= ONSET_Z
-    first = np.argmax(crossed, axis=0)
-    onset = np.where(crossed.any(axis=0), t_abn[np.minimum(first, len(t_abn) - 1)], np.nan)
+    onset = _onsets(times, values, med, scale, sign, kinds, amask, periods, width)
     peak_row = np.nanargmax(np.where(np.isfinite(held), held, -np.inf), axis=0)
     peak = med + sign * np.where(kinds == "load", np.sign(z_abn[peak_row, np.arange(len(cols))]), 1.0) * \
         held[peak_row, np.arange(len(cols))] * scale
