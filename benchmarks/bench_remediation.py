@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from aisre.case import Case, Hypothesis, Outcome, Ranking, Step
+from aisre.case import Case, Outcome, Ranking, Step
 from aisre.remediate import AuditLog, get_action, load_policy, plan, remediate
 
 FAULT_START = 300.0
@@ -130,7 +130,9 @@ def one(simulate, kind: str, target: str, seed: int) -> Row:
     # The simulator's own fault kind vocabulary is the model's; the ranker may not name a fault:
     # plan from its ranking as is.
     ex = FaultCutExecutor(truth.service, truth.fault or kind)
-    log = AuditLog()
+    # One audit log per incident: the runs share simulated timestamps, and one incident's actions
+    # must not count towards another's rate limits.
+    log = AuditLog(f"sqlite:///{os.environ['AISRE_HOME']}/audit-{kind}-{target}-{seed}.db")
     policy = load_policy()
     taken = []
     clock = detected
