@@ -103,10 +103,10 @@ def cli(ctx: click.Context, as_json: bool, debug: bool) -> None:
 
 
 @cli.command()
-@click.option("--scenario", default="checkout-cpu", show_default=True, help="A built-in simulator scenario.")
+@click.option("--scenario", default=None, help="A built-in simulator scenario (default: cart-cpu).")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Report folder (default ./reports/<incident-id>/).")
 @click.pass_context
-def demo(ctx: click.Context, scenario: str, out: str | None) -> None:
+def demo(ctx: click.Context, scenario: str | None, out: str | None) -> None:
     """Run the main job end to end on a built-in scenario and print the report's path."""
     from aisre.demo import run_demo
 
@@ -128,13 +128,10 @@ def demo(ctx: click.Context, scenario: str, out: str | None) -> None:
 @click.pass_context
 def simulate(ctx: click.Context, topology: str, faults: Sequence[str], duration: float, rate: float, seed: int, fmt: str, out: str) -> None:
     """Run a fault-injection experiment on the simulator; no --fault is normal operation."""
-    from aisre.case import save_case
-    from aisre.simulator import export_rcaeval, simulate as run
+    from aisre.simulator import simulate as run, write
 
-    if duration <= 0 or rate <= 0:
-        raise UsageError("--duration and --rate must be positive")
     case = run(topology, list(faults), duration=duration, rate=rate, seed=seed)
-    path = export_rcaeval(case, out) if fmt == "rcaeval" else save_case(case, out)
+    path = write(case, out, format=fmt)
     doc = {"path": str(path), "case": case.id, "truth": case.truth.to_dict() if case.truth else None,
            "metrics": len(case.metrics), "logs": len(case.logs), "spans": len(case.spans),
            "events": len(case.events), "alerts": len(case.alerts)}
@@ -407,9 +404,13 @@ def benchmark_rca(ctx: click.Context, paths: Sequence[str], methods: str, delay:
     doc = result.to_dict()
     if json_file:
         Path(json_file).write_text(json.dumps(doc, indent=1, allow_nan=False, default=_json_default))
-    _emit(ctx, doc, lambda: str(result))
-    if baseline and compare(result, json.loads(Path(baseline).read_text())):
-        raise _Exit(EXIT_NEEDS_PERSON)
+    _emit(ctx, doc, lambda: f"{result.table()}\n\nAC@1 per fault kind\n{result.fault_table()}")
+    if baseline:
+        regressions = compare(result, baseline)
+        for line in regressions:
+            click.echo(f"aisre: regression: {line}", err=True)
+        if regressions:
+            raise _Exit(EXIT_NEEDS_PERSON)
 
 
 @benchmark.command("triage")
@@ -424,7 +425,8 @@ def benchmark_triage(ctx: click.Context, quick: bool, seed: int, json_file: str 
     doc = run_triage_benchmark(quick=quick, seed=seed)
     if json_file:
         Path(json_file).write_text(json.dumps(doc, indent=1, default=_json_default))
-    _emit(ctx, doc, lambda: "\n".join(f"{k:>18}: {v}" for k, v in doc.items()))
+    _emit(ctx, doc, lambda: "\n".join(f"{k:>18}: {v:.4g}" if isinstance(v, float) else f"{k:>18}: {v}"
+                                      for k, v in doc.items() if isinstance(v, (int, float))))
 
 
 for _name, _issue in (("memory", 9), ("gate", 8), ("scorecard", 11)):

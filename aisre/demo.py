@@ -58,8 +58,8 @@ class DemoResult:
         return "\n".join(lines)
 
 
-def run_demo(scenario: str = "checkout-cpu", *, out: str | Path | None = None, method: str = "aisre") -> DemoResult:
-    """Run built-in *scenario* end to end and return what happened.
+def run_demo(scenario: str | None = None, *, out: str | Path | None = None, method: str = "aisre") -> DemoResult:
+    """Run built-in *scenario* (default: the simulator's default) end to end and return what happened.
 
     Raises:
         UsageError: for an unknown scenario name.
@@ -67,9 +67,10 @@ def run_demo(scenario: str = "checkout-cpu", *, out: str | Path | None = None, m
     from aisre.rank import get_ranker
     from aisre.remediate import plan as make_plan
     from aisre.report import write_postmortem
-    from aisre.simulator import SCENARIOS, run_scenario
+    from aisre.simulator import DEFAULT_SCENARIO, SCENARIOS, run_scenario
     from aisre.triage import triage
 
+    scenario = scenario or DEFAULT_SCENARIO
     if scenario not in SCENARIOS:
         raise UsageError(f"unknown scenario {scenario!r}; known: {', '.join(sorted(SCENARIOS))}")
     timings: dict[str, float] = {}
