@@ -51,6 +51,9 @@ WALK_BACK = 0.1
 DETAILED = 10
 """Hypotheses that get a fault kind and an evidence chain (the rest are ranked only)."""
 
+EXPLAIN_REF = float(np.log1p(10.0))
+"""Compressed score (robust z 10) at which a callee explains its callers' inherited anomaly fully."""
+
 ONSET_SLACK = 90.0
 """Seconds by which a callee's onset may follow its caller's and still explain it (metrics lag)."""
 
@@ -228,8 +231,14 @@ def _features(signals: pd.DataFrame) -> pd.DataFrame:
     """Return per service: compressed score per kind, ``own`` (weighted best kind) and ``onset``
     (earliest sustained onset of a strong signal)."""
     s = signals
-    s = s.assign(f=_f(s["score"].to_numpy(dtype="float64")))
-    table = s.pivot_table(index="service", columns="kind", values="f", aggfunc="max").fillna(0.0)
+    source = s["signal"].astype(str).str.split(":", n=1).str[0]
+    s = s.assign(f=_f(s["score"].to_numpy(dtype="float64")), channel=source + "|" + s["kind"].astype(str))
+    per_channel = s.pivot_table(index="service", columns="channel", values="f", aggfunc="max").fillna(0.0)
+    # what most services show in a channel is that channel's noise floor in this case (tiny
+    # baselines, sampled traces): only the excess over it singles a service out
+    per_channel = (per_channel - per_channel.median(axis=0)).clip(lower=0.0)
+    kinds = [c.split("|", 1)[1] for c in per_channel.columns]
+    table = per_channel.T.groupby(kinds).max().T
     for k in KIND_WEIGHT:
         if k not in table:
             table[k] = 0.0
@@ -275,7 +284,9 @@ def _root_scores(feats: pd.DataFrame, graph: nx.DiGraph | None,
             if total[c] > best:
                 best, who = float(total[c]), c
         if who is not None:
-            inh_new[svc] = max(0.0, inh_part[svc] - EXPLAIN * best)
+            # an anomalous callee that started no later explains what its callers inherit,
+            # whatever the units: the share explained grows with how clearly it is anomalous
+            inh_new[svc] = inh_part[svc] * (1.0 - EXPLAIN * min(1.0, best / EXPLAIN_REF))
             if inh_new[svc] < inh_part[svc]:
                 explained_by[svc] = who
     score = pd.concat([own_part, inh_new], axis=1).max(axis=1)
