@@ -205,3 +205,10 @@ def test_entry_point_and_registered_actions(monkeypatch):
         get_action("nope")
     mod._REGISTRY.pop("flush_cache")
     mod._REGISTRY.pop("from_plugin")
+
+
+def test_no_remedy_for_a_hypothesis_below_the_confidence_floor():
+    r = Ranking("fake", [Hypothesis("cart", "cpu", 1.0, 0.9), Hypothesis("checkout", "cpu", 0.1, 0.05)])
+    p = plan(shop(), r, now=NOW)
+    assert {s.hypothesis for s in p.steps} == {"cart"}
+    assert any("checkout (suspect #2) has confidence 0.05 < 0.10" in n for n in p.notes)

@@ -131,6 +131,7 @@ def plan(
     now: float | None = None,
     top: int = 3,
     per_hypothesis: int = 3,
+    min_confidence: float = 0.1,
     audit: AuditLog | None = None,
     actor: str = "aisre",
 ) -> RemediationPlan:
@@ -141,7 +142,8 @@ def plan(
     (default: the current time) in *env*, assuming its dry run passes; the rate limits count the
     actions *audit* (default: the store's audit log) recorded in the hour before *now*, and an
     action already carried out for this case in that hour is not proposed again. At most
-    *per_hypothesis* steps are proposed for each of the *top* hypotheses.
+    *per_hypothesis* steps are proposed for each of the *top* hypotheses; a hypothesis whose
+    confidence is below *min_confidence* gets none (acting on a guess is worse than waiting).
 
     Raises:
         PolicyError: when the policy cannot be loaded.
@@ -169,6 +171,9 @@ def plan(
         if rank >= top:
             break
         rank += 1
+        if not h.confidence >= min_confidence:
+            out.notes.append(f"{h.entity} (suspect #{rank}) has confidence {h.confidence:.2f} < {min_confidence:.2f}: no remedy proposed")
+            continue
         target = resolve_target(case, h.entity)
         fault = h.fault if h.fault in PLAYBOOK else None
         direct, alternatives = PLAYBOOK[fault]
