@@ -75,8 +75,8 @@ __all__ = [
 
 log = logging.getLogger("aisre.memory")
 
-CANDIDATES = 64
-"""Nearest vectors re-ranked exactly on their structured parts for each query."""
+CANDIDATES = 24
+"""Nearest vectors (at least; 4 k for larger k) re-ranked exactly on their structured parts."""
 
 EXPORT_SCHEMA = "aisre.memory/1"
 """Schema written on every exported line."""
@@ -436,29 +436,32 @@ class Memory:
         skip = set(exclude)
         cand = {str(self._ids[i]): float(cos[i]) for i in idx if str(self._ids[i]) not in skip}
         rows = self._rows(list(cand))
-        out = []
+        scored = []
         for iid, c in cand.items():
             r = rows.get(iid)
             if r is None:
                 continue
             try:
                 parts = parts_from_json(r["fingerprint"])
-                struct, why = structured_similarity(fp.parts, parts)
+                struct, _ = structured_similarity(fp.parts, parts, explain=False)
                 actions = _load_json_list(r["actions"])
             except DataError as exc:
                 self._problem(iid, str(exc))
                 continue
-            sim = 0.5 * max(c, 0.0) + 0.5 * struct
-            if sim < min_similarity:
-                continue
+            sim = min(0.5 * max(c, 0.0) + 0.5 * struct, 1.0)
+            if sim >= min_similarity:
+                scored.append((sim, iid, r, parts, actions))
+        scored.sort(key=lambda x: (-x[0], x[1]))
+        out = []
+        for sim, iid, r, parts, actions in scored[:k]:
+            _, why = structured_similarity(fp.parts, parts)
             out.append(Match(
-                incident_id=iid, similarity=round(min(sim, 1.0), 4), why="; ".join(why),
+                incident_id=iid, similarity=round(sim, 4), why="; ".join(why),
                 cause=r["cause"], fault=r["cause_fault"], status=r["status"], actions=actions,
                 case_id=r["case_id"], system=r["system"], suspect=r["suspect"], outcome=r["outcome"],
                 postmortem=r["postmortem"], created=float(r["created"] or 0.0),
             ))  # fmt: skip
-        out.sort(key=lambda m: (-m.similarity, m.incident_id))
-        return out[:k]
+        return out
 
     def _rows(self, ids: Sequence[str]) -> dict[str, dict[str, Any]]:
         if not ids:

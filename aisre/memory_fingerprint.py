@@ -304,9 +304,9 @@ def _suspect_weights(parts: Mapping[str, Any]) -> dict[str, float]:
     return {str(s.get("service")): 1.0 / (1 + i) for i, s in enumerate(parts.get("suspects") or [])}
 
 
-def structured_similarity(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[float, list[str]]:
-    """Return how alike two fingerprints' parts are (0..1) and the reasons in words, strongest
-    first: shared suspects (weighted by rank), signals, onset order, shapes, neighbourhood and
+def structured_similarity(a: Mapping[str, Any], b: Mapping[str, Any], *, explain: bool = True) -> tuple[float, list[str]]:
+    """Return how alike two fingerprints' parts are (0..1) and, with *explain*, the reasons in
+    words: shared suspects (weighted by rank), signals, onset order, shapes, neighbourhood and
     alerts, times one half when the systems differ.
 
     Raises:
@@ -327,7 +327,7 @@ def structured_similarity(a: Mapping[str, Any], b: Mapping[str, Any]) -> tuple[f
         same_system = str(a.get("system") or "") == str(b.get("system") or "")
         if not same_system:
             score *= 0.5
-        why = _why(a, b, comp, same_system)
+        why = _why(a, b, same_system) if explain else []
     except (AttributeError, TypeError, ValueError) as exc:
         raise DataError(f"corrupt fingerprint parts: {exc}", field="fingerprint") from exc
     return float(min(max(score, 0.0), 1.0)), why
@@ -353,7 +353,7 @@ def _order_agreement(a: list[str], b: list[str]) -> float:
     return 0.6 * first + 0.4 * agree
 
 
-def _why(a: Mapping[str, Any], b: Mapping[str, Any], comp: Mapping[str, float], same_system: bool) -> list[str]:
+def _why(a: Mapping[str, Any], b: Mapping[str, Any], same_system: bool) -> list[str]:
     out: list[str] = []
     sa, sb = a.get("suspects") or [], b.get("suspects") or []
     if sa and sb and sa[0].get("service") == sb[0].get("service"):
