@@ -7,7 +7,7 @@ returns rows of one table, :data:`SIGNAL_COLUMNS`:
 - ``signal``: what moved (``metric:<name>``, ``span:self``, ``span:edge``, ``span:error``,
   ``log:error``, ``log:template``);
 - ``entity``: the service (or container, node) it belongs to; for an edge signal the callee;
-- ``kind``: ``resource``, ``latency``, ``client_latency``, ``error``, ``load``, ``other``;
+- ``kind``: ``resource``, ``latency``, ``client_latency``, ``error``, ``load``, ``host``, ``other``;
 - ``score``: a robust z-score in the *bad* direction (>= 0, capped at :data:`Z_CAP`);
 - ``onset``: the first time the signal crossed :data:`ONSET_Z` and stayed there (NaN if never);
 - ``baseline``/``peak``: the normal median and the sustained abnormal level, in the signal's unit;
@@ -70,6 +70,8 @@ SIGNAL_COLUMNS = ["signal", "entity", "kind", "score", "onset", "baseline", "pea
 """Columns of every detector's table."""
 
 _KIND_PATTERNS = [
+    # the node or host a pod runs on: shared by every pod there, so not the pod's own
+    ("host", re.compile(r"^(?:[Nn]ode|NODE|[Hh]ost|HOST|[Mm]achine)(?:[_.]|[A-Z])|^(?:node|host)$")),
     ("client_latency", re.compile(r"client.*(lat|dur)|(lat|dur).*client", re.I)),
     ("error", re.compile(r"err|fail|5xx|exception|availability|success|status_code", re.I)),
     ("latency", re.compile(r"lat|duration|response.?time|\brt\b|delay|p50|p90|p95|p99", re.I)),
@@ -94,8 +96,8 @@ def edge_of(entity: str, metric: str) -> tuple[str, str, str] | None:
 
 
 def metric_kind(metric: str) -> str:
-    """Return the kind of a metric from its name: resource, latency, client_latency, error, load
-    or other. A per-edge metric (``name->callee``) is classified by its name part."""
+    """Return the kind of a metric from its name: host (the node's own figures), resource,
+    latency, client_latency, error, load or other. A per-edge metric (``name->callee``) is classified by its name part."""
     m = _EDGE.match(metric)
     if m:
         metric = m.group("name")

@@ -32,7 +32,7 @@ TEMPERATURE = 0.5
 """Softmax temperature turning root scores into confidences (see :func:`_confidence`)."""
 
 KIND_WEIGHT = {"resource": 1.0, "error": 1.0, "latency": 0.9, "inbound": 0.95, "load": 0.35, "other": 0.5,
-               "client_latency": 0.3, "event": 1.0}
+               "client_latency": 0.3, "event": 1.0, "host": 0.3}
 """How much each kind of signal counts towards a service being the root (errors and saturation
 are a service's own; load moves with its callers)."""
 
