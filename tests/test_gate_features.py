@@ -130,3 +130,12 @@ def test_fix_messages(message: str, fix: bool) -> None:
 def test_revert_messages() -> None:
     assert is_revert_message('Revert "add cache"\n\nThis reverts commit abc.')
     assert not is_revert_message("add a reverter tool")
+
+
+def test_base_that_moved_on_counts_only_what_head_adds(repo: dict[str, object]) -> None:
+    """``small`` is a later commit on main than the fork point of ``huge``: the change is still
+    what ``huge`` adds since it forked (as a pull request shows it), not the tip-to-tip diff."""
+    moved = change_features(repo["root"], repo["small"], repo["huge"])
+    forked = change_features(repo["root"], repo["base"], repo["huge"])
+    assert (moved.nf, moved.la, moved.ld, moved.nuc) == (forked.nf, forked.la, forked.ld, forked.nuc)
+    assert "svc/a.py" not in moved.files

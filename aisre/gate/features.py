@@ -2,11 +2,12 @@
 
 :func:`change_features` runs ``git`` as a subprocess (no GitPython) a handful of times:
 
-* ``git diff --numstat -z BASE HEAD``: lines added/deleted per file (``la``, ``ld``); binary files
+* ``git diff --numstat -z MERGE-BASE HEAD`` (what HEAD adds since it forked from BASE, as a pull
+  request shows it): lines added/deleted per file (``la``, ``ld``); binary files
   count as changed files with 0 lines; ``nf`` files, ``nd`` directories, ``ns`` subsystems (the
   top-level directory; files at the root form one subsystem), ``ent`` the entropy in bits of the
   changed lines over the files (0 <= ent <= log2 nf).
-* ONE ``git log -n HISTORY --name-only -z BASE`` over the history up to and including BASE,
+* ONE ``git log -n HISTORY --name-only -z MERGE-BASE`` over the history up to the fork point,
   parsed into a pandas frame (commit, time, author, file): per changed file the days since it was
   last changed (``age``), its distinct prior authors (``ndev``) and prior changes (``nuc``), each
   averaged over the changed files as ApacheJIT does (files never changed before count 0); the
@@ -247,8 +248,14 @@ def change_features(
     path = _open_repo(repo)
     base_sha = _resolve(path, base, "base")
     head_sha = _resolve(path, head, "head")
+    # a pull request is what HEAD adds since it forked from BASE (git diff BASE...HEAD), not the
+    # difference between the two tips: BASE may have moved on since
+    try:
+        fork = _git(path, "merge-base", base_sha, head_sha).decode().strip() or base_sha
+    except GitError:  # unrelated histories
+        fork = base_sha
 
-    diff = _numstat(_git(path, "diff", "--numstat", "-z", "--no-color", "--no-ext-diff", base_sha, head_sha, "--"))
+    diff = _numstat(_git(path, "diff", "--numstat", "-z", "--no-color", "--no-ext-diff", fork, head_sha, "--"))
     log = _git(path, "log", f"--format={_RS}%H{_US}%ae{_US}%at{_US}%B", f"{base_sha}..{head_sha}", "--")
     msgs = [r.split(_US, 3) for r in log.decode("utf-8", "replace").split(_RS) if r]
     if msgs and len(msgs[0]) == 4:
@@ -277,7 +284,7 @@ def change_features(
     feats.ent = _entropy(lines)
 
     hist = _history(_git(path, "log", "-n", str(history), f"--format={_RS}%H{_US}%at{_US}%ae", "--name-only", "-z",
-                         base_sha, "--"))  # fmt: skip
+                         fork, "--"))  # fmt: skip
     if hist.empty:
         feats.new_files = len(diff)
         return feats
