@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -35,35 +34,38 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import (
-    Column,
-    Engine,
-    Float,
-    Index,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
-    func,
-    insert,
-    select,
-    update,
-)
+from sqlalchemy import Engine, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.schema import CreateIndex, CreateTable
 
-from aisre.case import FAULT_KINDS, Action, Case, Outcome, Ranking, Step, Truth
+from aisre.case import FAULT_KINDS, Case, Outcome, Ranking, Truth
 from aisre.errors import DataError, StoreError, UsageError
 from aisre.memory_fingerprint import DIM, FINGERPRINT_VERSION, Fingerprint, fingerprint, parts_from_json, structured_similarity
 from aisre.memory_prior import MIN_SIMILARITY, Match, prioritise_steps, with_memory
+from aisre.memory_records import (
+    COUNTER,
+    EXPORT_SCHEMA,
+    FEEDBACK,
+    INCIDENTS,
+    METADATA,
+    action_records,
+    cause_of,
+    export_line,
+    import_line,
+    load_json_list,
+    outcome_of,
+    unit,
+    vec_bytes,
+)
 from aisre.store import engine
 
 __all__ = [
     "CANDIDATES",
+    "COUNTER",
     "DIM",
     "EXPORT_SCHEMA",
+    "FEEDBACK",
+    "INCIDENTS",
     "Fingerprint",
     "Match",
     "Memory",
@@ -78,51 +80,7 @@ log = logging.getLogger("aisre.memory")
 CANDIDATES = 24
 """Nearest vectors (at least; 4 k for larger k) re-ranked exactly on their structured parts."""
 
-EXPORT_SCHEMA = "aisre.memory/1"
-"""Schema written on every exported line."""
-
-_META = MetaData()
-INCIDENTS = Table(
-    "memory_incidents", _META,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
-    Column("id", String(40), nullable=False),
-    Column("case_id", String(512), nullable=False, default=""),
-    Column("system", String(200), nullable=False, default=""),
-    Column("created", Float, nullable=False),
-    Column("version", Integer, nullable=False, default=FINGERPRINT_VERSION),
-    Column("dim", Integer, nullable=False),
-    Column("vector", LargeBinary, nullable=False),
-    Column("fingerprint", Text, nullable=False),
-    Column("suspect", String(300)),
-    Column("suspect_fault", String(40)),
-    Column("cause", String(300)),
-    Column("cause_fault", String(40)),
-    Column("status", String(20), nullable=False, default="unconfirmed"),
-    Column("confirmed_by", String(200)),
-    Column("confirmed_at", Float),
-    Column("actions", Text, nullable=False, default="[]"),
-    Column("outcome", Text),
-    Column("postmortem", Text),
-    Index("ix_memory_incidents_id", "id", unique=True),
-)  # fmt: skip
-FEEDBACK = Table(
-    "memory_feedback", _META,
-    Column("seq", Integer, primary_key=True, autoincrement=True),
-    Column("incident_id", String(40), nullable=False),
-    Column("kind", String(20), nullable=False),
-    Column("service", String(300)),
-    Column("fault", String(40)),
-    Column("by", String(200), nullable=False),
-    Column("at", Float, nullable=False),
-    Index("ix_memory_feedback_incident", "incident_id"),
-)  # fmt: skip
-COUNTER = Table(
-    "memory_meta", _META,
-    Column("key", String(40), primary_key=True),
-    Column("value", Integer, nullable=False),
-)  # fmt: skip
-
-_ROW_COLUMNS = [c for c in INCIDENTS.c if c.name not in ("vector",)]
+_ROW_COLUMNS = [c for c in INCIDENTS.c if c.name != "vector"]
 
 
 def _retry(fn: Any, *args: Any, attempts: int = 8) -> Any:
@@ -161,7 +119,7 @@ class Memory:
     def _create(self) -> None:
         try:
             with self.engine.begin() as conn:
-                for table in _META.sorted_tables:
+                for table in METADATA.sorted_tables:
                     conn.execute(CreateTable(table, if_not_exists=True))
                     for ix in table.indexes:
                         conn.execute(CreateIndex(ix, if_not_exists=True))
@@ -207,18 +165,18 @@ class Memory:
             fp, cid, system = fingerprint(case, ranking), case_id or str(case.id), str(case.system or "")
         suspects = fp.parts.get("suspects") or []
         iid = f"INC-{uuid.uuid4().hex[:12]}"
-        cause = _cause(confirmed)
+        cause = cause_of(confirmed)
         now = time.time()
         row = {
             "id": iid, "case_id": cid, "system": system, "created": now,
-            "version": FINGERPRINT_VERSION, "dim": DIM, "vector": _vec_bytes(fp.vector),
+            "version": FINGERPRINT_VERSION, "dim": DIM, "vector": vec_bytes(fp.vector),
             "fingerprint": json.dumps(fp.parts, sort_keys=True, default=str),
             "suspect": suspects[0]["service"] if suspects else None,
             "suspect_fault": suspects[0].get("fault") if suspects else None,
             "cause": cause[0] if cause else None, "cause_fault": cause[1] if cause else None,
             "status": "confirmed" if cause else "unconfirmed",
             "confirmed_by": by if cause else None, "confirmed_at": now if cause else None,
-            "actions": json.dumps(_actions(actions)), "outcome": _outcome(outcome),
+            "actions": json.dumps(action_records(actions)), "outcome": outcome_of(outcome),
             "postmortem": str(postmortem) if postmortem is not None else None,
         }  # fmt: skip
         feedback = [{"incident_id": iid, "kind": "confirm", "service": cause[0], "fault": cause[1], "by": by, "at": now}] if cause else []
@@ -296,10 +254,10 @@ class Memory:
             StoreError: when the store cannot be written.
         """
         row = self._row(incident_id)
-        done = _load_json_list(row["actions"]) + _actions(actions)
+        done = load_json_list(row["actions"]) + action_records(actions)
         values: dict[str, Any] = {"actions": json.dumps(done)}
         if outcome is not None:
-            values["outcome"] = _outcome(outcome)
+            values["outcome"] = outcome_of(outcome)
 
         def go() -> None:
             with self.engine.begin() as conn:
@@ -332,7 +290,7 @@ class Memory:
             row["fingerprint"] = parts_from_json(row["fingerprint"])
         except DataError as exc:
             raise StoreError(f"{incident_id} is corrupt: {exc}") from exc
-        row["actions"] = _load_json_list(row["actions"])
+        row["actions"] = load_json_list(row["actions"])
         with self.engine.connect() as conn:
             fb = conn.execute(select(FEEDBACK).where(FEEDBACK.c.incident_id == incident_id).order_by(FEEDBACK.c.seq))
             row["feedback"] = [{k: v for k, v in r._mapping.items() if k != "seq"} for r in fb]
@@ -428,7 +386,7 @@ class Memory:
         n = len(self._ids)
         if n == 0:
             return []
-        q = _unit(np.asarray(fp.vector, dtype=np.float32))
+        q = unit(np.asarray(fp.vector, dtype=np.float32))
         cos = self._matrix @ q
         m = min(n, max(CANDIDATES, 4 * k))
         idx = np.argpartition(-cos, m - 1)[:m] if m < n else np.arange(n)
@@ -444,7 +402,7 @@ class Memory:
             try:
                 parts = parts_from_json(r["fingerprint"])
                 struct, _ = structured_similarity(fp.parts, parts, explain=False)
-                actions = _load_json_list(r["actions"])
+                actions = load_json_list(r["actions"])
             except DataError as exc:
                 self._problem(iid, str(exc))
                 continue
@@ -508,7 +466,7 @@ class Memory:
                 for r in conn.execute(select(FEEDBACK).order_by(FEEDBACK.c.seq)):
                     fb.setdefault(str(r.incident_id), []).append({k: v for k, v in r._mapping.items() if k not in ("seq", "incident_id")})
                 for r in conn.execute(select(INCIDENTS).order_by(INCIDENTS.c.seq)).yield_per(1000):
-                    fh.write(json.dumps(_export_line(dict(r._mapping), fb.get(str(r.id), [])), allow_nan=False) + "\n")
+                    fh.write(json.dumps(export_line(dict(r._mapping), fb.get(str(r.id), [])), allow_nan=False) + "\n")
                     n += 1
             tmp.replace(target)
         except SQLAlchemyError as exc:
@@ -537,7 +495,7 @@ class Memory:
             if not text.strip():
                 continue
             try:
-                batch.append(_import_line(text))
+                batch.append(import_line(text))
             except DataError as exc:
                 result["corrupt"] += 1
                 result["errors"].append(f"line {no}: {exc}")
@@ -593,141 +551,6 @@ def successful_actions(matches: Iterable[Match], *, min_similarity: float = MIN_
 
 def _short(exc: BaseException) -> str:
     return str(exc).splitlines()[0][:200]
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    v = np.asarray(v, dtype=np.float32).reshape(-1)
-    if v.shape[0] != DIM:
-        raise DataError(f"fingerprint vector has {v.shape[0]} values; expected {DIM}", field="vector")
-    n = float(np.linalg.norm(v))
-    return v / n if n > 0 and math.isfinite(n) else np.zeros(DIM, dtype=np.float32)
-
-
-def _vec_bytes(v: np.ndarray) -> bytes:
-    return np.ascontiguousarray(_unit(v), dtype="<f4").tobytes()
-
-
-def _cause(confirmed: Any) -> tuple[str, str | None] | None:
-    if confirmed is None:
-        return None
-    if isinstance(confirmed, Truth):
-        return (confirmed.service, confirmed.fault)
-    if isinstance(confirmed, str) and confirmed:
-        return (confirmed, None)
-    if isinstance(confirmed, (tuple, list)) and len(confirmed) == 2 and isinstance(confirmed[0], str) and confirmed[0]:
-        return (confirmed[0], None if confirmed[1] is None else str(confirmed[1]))
-    raise DataError("confirmed must be a Truth, (service, fault) or a service name", field="confirmed", value=confirmed)
-
-
-def _actions(items: Iterable[Any]) -> list[dict[str, Any]]:
-    out = []
-    for item in items:
-        ok: bool | None = None
-        if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], (Action, Step)):
-            item, ok = item[0], (item[1].ok if isinstance(item[1], Outcome) else item[1])
-        if isinstance(item, Step):
-            item = item.action
-        if isinstance(item, Action):
-            out.append({"name": item.name, "target": item.target, "ok": None if ok is None else bool(ok)})
-        elif isinstance(item, (tuple, list)) and len(item) == 3 and all(isinstance(x, str) for x in item[:2]):
-            out.append({"name": item[0], "target": item[1], "ok": None if item[2] is None else bool(item[2])})
-        elif isinstance(item, dict) and isinstance(item.get("name"), str) and isinstance(item.get("target"), str):
-            out.append({"name": item["name"], "target": item["target"], "ok": None if item.get("ok") is None else bool(item["ok"])})
-        else:
-            raise DataError("an action must be an Action, Step, (action, ok), (name, target, ok) or a dict", field="actions",
-                            value=item)
-    return out
-
-
-def _outcome(outcome: Any) -> str | None:
-    if outcome is None:
-        return None
-    if isinstance(outcome, Outcome):
-        return "mitigated" if outcome.ok else "failed"
-    if isinstance(outcome, bool):
-        return "mitigated" if outcome else "failed"
-    return str(outcome)
-
-
-def _load_json_list(text: Any) -> list[dict[str, Any]]:
-    try:
-        doc = json.loads(text or "[]")
-    except (json.JSONDecodeError, TypeError) as exc:
-        raise DataError(f"actions are not valid JSON: {exc}", field="actions") from exc
-    if not isinstance(doc, list) or not all(isinstance(a, dict) for a in doc):
-        raise DataError("actions must be a JSON list of objects", field="actions")
-    return doc
-
-
-def _export_line(row: dict[str, Any], feedback: list[dict[str, Any]]) -> dict[str, Any]:
-    vec = np.frombuffer(bytes(row.pop("vector") or b""), dtype="<f4")
-    row.pop("seq", None)
-    try:
-        parts: Any = json.loads(row["fingerprint"])
-    except (json.JSONDecodeError, TypeError):
-        parts = row["fingerprint"]  # exported as found; the importer reports it
-    try:
-        actions: Any = json.loads(row["actions"] or "[]")
-    except (json.JSONDecodeError, TypeError):
-        actions = row["actions"]
-    return {"schema": EXPORT_SCHEMA, **row, "fingerprint": parts, "actions": actions,
-            "vector": [round(float(x), 7) if math.isfinite(x) else None for x in vec], "feedback": feedback}
-
-
-_REQUIRED = ("id", "vector", "fingerprint")
-
-
-def _import_line(text: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DataError(f"not valid JSON ({exc.msg})") from exc
-    if not isinstance(doc, dict):
-        raise DataError("not a JSON object")
-    if doc.get("schema") != EXPORT_SCHEMA:
-        raise DataError(f"schema {doc.get('schema')!r} is not {EXPORT_SCHEMA}", field="schema")
-    for key in _REQUIRED:
-        if key not in doc:
-            raise DataError(f"missing {key!r}", field=key)
-    iid = doc["id"]
-    if not isinstance(iid, str) or not iid or len(iid) > 40:
-        raise DataError("bad incident id", field="id", value=iid)
-    vec = doc["vector"]
-    if not isinstance(vec, list) or len(vec) != DIM or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vec):
-        raise DataError(f"vector must be {DIM} numbers", field="vector")
-    arr = np.asarray(vec, dtype=np.float32)
-    if not np.isfinite(arr).all():
-        raise DataError("vector holds NaN or infinity", field="vector")
-    if not isinstance(doc["fingerprint"], dict):
-        raise DataError("fingerprint must be an object", field="fingerprint")
-    actions = doc.get("actions") or []
-    actions = _actions(actions) if isinstance(actions, list) else _actions([actions])
-    status = doc.get("status") or "unconfirmed"
-    if status not in ("unconfirmed", "confirmed", "corrected"):
-        raise DataError("unknown status", field="status", value=status)
-
-    def opt(key: str) -> str | None:
-        v = doc.get(key)
-        return None if v is None else str(v)
-
-    created = doc.get("created")
-    row = {
-        "id": iid, "case_id": str(doc.get("case_id") or ""), "system": str(doc.get("system") or ""),
-        "created": float(created) if isinstance(created, (int, float)) and math.isfinite(created) else time.time(),
-        "version": int(doc.get("version") or FINGERPRINT_VERSION), "dim": DIM, "vector": _vec_bytes(arr),
-        "fingerprint": json.dumps(doc["fingerprint"], sort_keys=True), "suspect": opt("suspect"),
-        "suspect_fault": opt("suspect_fault"), "cause": opt("cause"), "cause_fault": opt("cause_fault"),
-        "status": status, "confirmed_by": opt("confirmed_by"),
-        "confirmed_at": float(doc["confirmed_at"]) if isinstance(doc.get("confirmed_at"), (int, float)) else None,
-        "actions": json.dumps(actions), "outcome": opt("outcome"), "postmortem": opt("postmortem"),
-    }  # fmt: skip
-    fb = []
-    for f in doc.get("feedback") or []:
-        if isinstance(f, dict) and isinstance(f.get("kind"), str) and isinstance(f.get("by"), str):
-            at = f.get("at")
-            fb.append({"incident_id": iid, "kind": f["kind"], "service": f.get("service"), "fault": f.get("fault"),
-                       "by": f["by"], "at": float(at) if isinstance(at, (int, float)) else 0.0})
-    return row, fb
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
