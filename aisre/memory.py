@@ -51,6 +51,7 @@ from aisre.memory_records import (
     action_records,
     cause_of,
     export_line,
+    feedback_dict,
     import_line,
     load_json_list,
     outcome_of,
@@ -179,7 +180,7 @@ class Memory:
             "actions": json.dumps(action_records(actions)), "outcome": outcome_of(outcome),
             "postmortem": str(postmortem) if postmortem is not None else None,
         }  # fmt: skip
-        feedback = [{"incident_id": iid, "kind": "confirm", "service": cause[0], "fault": cause[1], "by": by, "at": now}] if cause else []
+        feedback = [{"incident_id": iid, "kind": "confirm", "service": cause[0], "fault": cause[1], "by_name": by, "at_time": now}] if cause else []
         self._write([row], feedback)
         return iid
 
@@ -238,7 +239,7 @@ class Memory:
                 conn.execute(update(INCIDENTS).where(INCIDENTS.c.id == incident_id).values(
                     cause=service, cause_fault=fault, status=status, confirmed_by=by.strip(), confirmed_at=now))
                 conn.execute(insert(FEEDBACK).values(incident_id=incident_id, kind=kind, service=service, fault=fault,
-                                                     by=by.strip(), at=now))
+                                                     by_name=by.strip(), at_time=now))
 
         try:
             _retry(go)
@@ -293,7 +294,7 @@ class Memory:
         row["actions"] = load_json_list(row["actions"])
         with self.engine.connect() as conn:
             fb = conn.execute(select(FEEDBACK).where(FEEDBACK.c.incident_id == incident_id).order_by(FEEDBACK.c.seq))
-            row["feedback"] = [{k: v for k, v in r._mapping.items() if k != "seq"} for r in fb]
+            row["feedback"] = [feedback_dict(r._mapping) for r in fb]
         return row
 
     def _row(self, incident_id: str) -> dict[str, Any]:
@@ -464,7 +465,7 @@ class Memory:
             with self.engine.connect() as conn, tmp.open("w", encoding="utf-8") as fh:
                 fb: dict[str, list[dict[str, Any]]] = {}
                 for r in conn.execute(select(FEEDBACK).order_by(FEEDBACK.c.seq)):
-                    fb.setdefault(str(r.incident_id), []).append({k: v for k, v in r._mapping.items() if k not in ("seq", "incident_id")})
+                    fb.setdefault(str(r.incident_id), []).append(feedback_dict(r._mapping))
                 for r in conn.execute(select(INCIDENTS).order_by(INCIDENTS.c.seq)).yield_per(1000):
                     fh.write(json.dumps(export_line(dict(r._mapping), fb.get(str(r.id), [])), allow_nan=False) + "\n")
                     n += 1

@@ -26,6 +26,7 @@ __all__ = [
     "action_records",
     "cause_of",
     "export_line",
+    "feedback_dict",
     "import_line",
     "load_json_list",
     "outcome_of",
@@ -68,8 +69,8 @@ FEEDBACK = Table(
     Column("kind", String(20), nullable=False),
     Column("service", String(300)),
     Column("fault", String(40)),
-    Column("by", String(200), nullable=False),
-    Column("at", Float, nullable=False),
+    Column("by_name", String(200), nullable=False),
+    Column("at_time", Float, nullable=False),
     Index("ix_memory_feedback_incident", "incident_id"),
 )  # fmt: skip
 COUNTER = Table(
@@ -210,5 +211,12 @@ def import_line(text: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         if isinstance(f, dict) and isinstance(f.get("kind"), str) and isinstance(f.get("by"), str):
             at = f.get("at")
             fb.append({"incident_id": iid, "kind": f["kind"], "service": f.get("service"), "fault": f.get("fault"),
-                       "by": f["by"], "at": float(at) if isinstance(at, (int, float)) else 0.0})
+                       "by_name": f["by"], "at_time": float(at) if isinstance(at, (int, float)) else 0.0})
     return row, fb
+
+
+def feedback_dict(mapping: Any) -> dict[str, Any]:
+    """Return one ``memory_feedback`` row as the export and :meth:`Memory.get` show it:
+    ``{"kind", "service", "fault", "by", "at"}``."""
+    return {"kind": mapping["kind"], "service": mapping["service"], "fault": mapping["fault"],
+            "by": mapping["by_name"], "at": mapping["at_time"]}
