@@ -24,9 +24,8 @@ import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-import pandas as pd
 
-from aisre.case import CASE_SCHEMA, SUPPORTED_SCHEMAS, Case, Topology, Truth, load_case, save_case
+from aisre.case import CASE_SCHEMA, Case, load_case, save_case
 from aisre.datasets.batch import LoadFailure, folder_name, iter_load, units, version
 from aisre.errors import DataError, StoreError
 from aisre.store import cache_dir
@@ -177,39 +176,9 @@ _TABLES = ("metrics", "logs", "spans", "events")
 
 
 def _reload(folder: Path, rows: dict[str, int] | None) -> Case:
-    """Return the Case in *folder*, reading only the tables the index says are not empty.
-
-    Equivalent to :func:`aisre.case.load_case`, which it falls back to for anything unusual
-    (no row counts, alerts or changes, another schema); skipping the empty Parquet files is
-    most of what makes a reload fast.
-    """
-    if not isinstance(rows, dict) or rows.get("alerts") or rows.get("changes"):
-        return load_case(folder)
-    try:
-        manifest = json.loads((folder / "manifest.json").read_text())
-    except (OSError, ValueError):
-        return load_case(folder)  # let load_case name what is wrong
-    if not isinstance(manifest, dict) or manifest.get("schema") not in SUPPORTED_SCHEMAS:
-        return load_case(folder)
-    try:
-        tables = {t: pd.read_parquet(folder / f"{t}.parquet") for t in _TABLES if rows.get(t)}
-        topo_file = folder / "topology.json"
-        topology = Topology.from_dict(json.loads(topo_file.read_text()), path=str(topo_file)) if topo_file.exists() else None
-        truth = manifest.get("truth")
-        window = manifest.get("window") or (0.0, 0.0)
-        return Case(
-            id=str(manifest["id"]),
-            system=str(manifest.get("system", "")),
-            window=(float(window[0]), float(window[1])),
-            detected_at=manifest.get("detected_at"),
-            topology=topology,
-            truth=Truth(**truth) if truth else None,
-            meta=dict(manifest.get("meta") or {}),
-            source=str(manifest.get("source", "")),
-            **tables,
-        )
-    except Exception:  # a damaged entry: load_case reports it with the file and field
-        return load_case(folder)
+    """Return the Case in *folder* (:func:`aisre.case.load_case` skips the tables its manifest
+    records as empty, which is most of what makes a reload fast)."""
+    return load_case(folder)
 
 
 def clear_cache(cache_root: str | Path | None = None) -> int:

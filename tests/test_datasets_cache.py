@@ -38,7 +38,7 @@ def _same(a: list, b: list) -> None:
     assert [c.id for c in a] == [c.id for c in b]
     for x, y in zip(a, b):
         assert (x.system, x.window, x.detected_at, x.truth, x.meta, x.source) == (y.system, y.window, y.detected_at, y.truth, y.meta, y.source)
-        pd.testing.assert_frame_equal(x.metrics, y.metrics, check_dtype=False)
+        pd.testing.assert_frame_equal(x.metrics, y.metrics, check_dtype=False, check_categorical=False)
         assert x.topology == y.topology
 
 
