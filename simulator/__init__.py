@@ -8,6 +8,8 @@ along the call graph. Every run is a :class:`aisre.case.Case` with its ground tr
     case = simulate("online-boutique", ["cpu:cartservice@300+300*0.9"], duration=600, rate=20, seed=1)
     export_rcaeval(case, "out")
 
+:class:`SimulatorTwin` is the digital twin: a run that remediation steps act on while it runs.
+
 See ``docs/faults.md`` for the fault catalogue and the topology format.
 """
 
@@ -20,6 +22,7 @@ from .runner import simulate
 from .scenarios import DEFAULT_SCENARIO, SCENARIOS, run_scenario
 from .telemetry import METRICS, NOISE_ALERTS, alertmanager_payloads
 from .topology import BUILTIN_TOPOLOGIES, SimTopology, load_topology, parse_topology, random_topology
+from .twin import Mitigation, SimulatorTwin, time_to_mitigation
 
 __all__ = [
     "BUILTIN_TOPOLOGIES",
@@ -33,8 +36,10 @@ __all__ = [
     "RECORD_FIELDS",
     "SCENARIOS",
     "FaultSpec",
+    "Mitigation",
     "ResolvedFault",
     "SimTopology",
+    "SimulatorTwin",
     "alertmanager_payloads",
     "export_case",
     "export_rcaeval",
@@ -45,5 +50,6 @@ __all__ = [
     "resolve_faults",
     "run_scenario",
     "simulate",
+    "time_to_mitigation",
     "write",
 ]

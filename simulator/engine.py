@@ -39,10 +39,10 @@ from .workload import Arrivals
 
 __all__ = ["CAUSES", "RECORD_FIELDS", "Engine", "EngineResult", "run_engine"]
 
-OK, TIMEOUT, REFUSED, RESET, EXCEPTION, BAD_VERSION, CONFIG, POOL, SOCKET, UPSTREAM = range(10)
+OK, TIMEOUT, REFUSED, RESET, EXCEPTION, BAD_VERSION, CONFIG, POOL, SOCKET, UPSTREAM, RATE_LIMITED = range(11)
 CAUSES = (
     "ok", "timeout", "refused", "reset", "exception", "bad_version",
-    "config", "pool_timeout", "socket_exhausted", "upstream",
+    "config", "pool_timeout", "socket_exhausted", "upstream", "rate_limited",
 )  # fmt: skip
 """Outcome codes of a request attempt, indexed by the ``status`` field of a record."""
 
@@ -70,6 +70,9 @@ BACKOFF = (1.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0)
 
 NET_RTT = 0.0005
 """Seconds of network round trip added to every call."""
+
+RESTART_DELAY = 2.0
+"""Seconds from a pod's deletion to its replacement's container start (a remediation restart)."""
 
 AUTOSCALE_PERIOD = 15.0
 """Seconds between autoscaler evaluations (the HPA sync period)."""
@@ -149,6 +152,10 @@ class Engine:
         self.hogs: list[tuple[str, int, float, float, float]] = []
         self.changes: list[dict[str, Any]] = []
         self.restarts = [0] * self.n_inst
+        self._started = False
+        self._fault_procs: dict[int, simpy.Process] = {}
+        self._stops: dict[int, simpy.Event] = {}
+        self._inst_procs: dict[tuple[int, int], simpy.Process] = {}
 
     # ------------------------------------------------------------------ setup
     def _compile(self) -> None:
@@ -206,6 +213,17 @@ class Engine:
         self.pools: dict[tuple[int, int], _Sem] = {}
         self.pool_leak: dict[tuple[int, int], float] = {}
         self.pool_fault = False
+        # remediation state (the digital twin): drained instances, cordoned and hogged hosts,
+        # instances on their way out, per-service admission limits, faults ended early
+        self.drained: set[int] = set()
+        self.cordoned: set[int] = set()
+        self.hot_hosts: dict[int, int] = {}
+        self.retiring: set[int] = set()
+        self.limited = [False] * len(services)
+        self.limit_rps = [0.0] * len(services)
+        self.tokens = [0.0] * len(services)
+        self.token_t = [0.0] * len(services)
+        self.ended: dict[int, str] = {}
         # endpoints, globally indexed
         self.ep_names: list[str] = []
         self.ep_ops: list[str] = []
@@ -268,17 +286,36 @@ class Engine:
     # ------------------------------------------------------------------ running
     def run(self) -> EngineResult:
         """Run the model to the end of the window and return what it recorded."""
+        self.start()
+        self.advance(self.duration)
+        return self.result()
+
+    def start(self) -> None:
+        """Schedule the arrivals, the faults and the autoscalers (once; later calls do nothing)."""
+        if self._started:
+            return
+        self._started = True
         env = self.env
         env.process(self._arrive())
         for f in self.faults:
-            env.process(self._fault(f))
+            self._fault_procs[id(f)] = env.process(self._fault(f))
         for s, svc in enumerate(self.topo.services):
             if svc.autoscale is not None:
                 env.process(self._autoscale(s))
-        env.run(until=self.duration)
-        for i, t0 in self.down_since.items():
-            self.down.append((i, t0, self.duration))
-        # records left as None belong to requests still in flight at the end: drop them
+
+    def advance(self, until: float) -> None:
+        """Run the model up to simulated second *until* (at most the run's end); a run can be
+        advanced in steps and changed in between (the digital twin does)."""
+        self.start()
+        until = min(float(until), self.duration)
+        if until > self.env.now:
+            self.env.run(until=until)
+
+    def result(self) -> EngineResult:
+        """Return what the run recorded up to now (instances still down count as down until now)."""
+        now = self.env.now
+        down = self.down + [(i, t0, now) for i, t0 in self.down_since.items()]
+        # records left as None belong to requests still in flight: drop them
         ids = [k for k, r in enumerate(self.recs) if r is not None]
         rows = [self.recs[k] for k in ids]
         width = len(RECORD_FIELDS)
@@ -288,13 +325,13 @@ class Engine:
             ids=np.array(ids, dtype=np.int64),
             events=self.events,
             logs=self.logs,
-            down=self.down,
+            down=down,
             leaks=self.leaks,
             sockets=self.sock_segments,
             hogs=self.hogs,
             changes=self.changes,
             never_ran=self.never_ran,
-            sim_events=_events_processed(env),
+            sim_events=_events_processed(self.env),
             faults=self.faults,
         )
 
@@ -337,6 +374,9 @@ class Engine:
         recs = self.recs
         rec = len(recs)
         recs.append(None)
+        if self.limited[s] and not self._admit(s, now):
+            recs[rec] = (now, now, trace, parent, s, -1, ep, RATE_LIMITED, 0.0, 0, caller, attempt, 0.0, -1)
+            return RATE_LIMITED
         routable = self.routable[s]
         if not routable:
             recs[rec] = (now, now, trace, parent, s, -1, ep, REFUSED, 0.0, 0, caller, attempt, 0.0, -1)
@@ -577,7 +617,7 @@ class Engine:
         self._log(name, "INFO", "Starting <*> version <*> on port <*>", f"Starting {svc} version {self.version[i]} on port 8080")
 
         def ready(_e: Any, i: int = i) -> None:
-            if self.up[i] and i not in self.routable[self.inst_svc[i]]:
+            if self.up[i] and i not in self.routable[self.inst_svc[i]] and i not in self.drained:
                 self.routable[self.inst_svc[i]].append(i)
                 self.routable[self.inst_svc[i]].sort()
 
@@ -624,7 +664,17 @@ class Engine:
     def _until_end(self, f: ResolvedFault) -> Any:
         left = f.end - self.env.now
         if left > 0:
-            yield self.env.timeout(left)
+            yield from self._wait(f, left)
+
+    def _wait(self, f: ResolvedFault, delay: float) -> Any:
+        """Wait *delay* seconds of fault *f*; return False when a remediation ended the fault."""
+        if id(f) in self.ended:
+            return False
+        try:
+            yield self.env.timeout(delay)
+        except simpy.Interrupt:
+            return False
+        return True
 
     def _fault_cpu(self, f: ResolvedFault, insts: list[int]) -> Any:
         for i in insts:
@@ -682,7 +732,7 @@ class Engine:
             self.sock_segments.append((i, f.start, f.end, rate))
             self._reflag(i)
             self.env.timeout(self.sock_full[i] - f.start).callbacks.append(
-                lambda _e, i=i, svc=svc: self._log(
+                lambda _e, i=i, svc=svc: self.sock_full[i] <= self.env.now and self._log(
                     self.inst_names[i], "ERROR", "accept4: too many open files; retrying in <*>",
                     f"accept4: too many open files; retrying in 5ms (limit {svc.socket_limit})")
             )  # fmt: skip
@@ -693,9 +743,25 @@ class Engine:
 
     def _fault_mem(self, f: ResolvedFault, insts: list[int]) -> Any:
         procs = [self.env.process(self._leak(f, i)) for i in insts]
+        for i, p in zip(insts, procs):
+            self._inst_procs[(id(f), i)] = p
         yield self.env.all_of(procs)
 
     def _leak(self, f: ResolvedFault, i: int) -> Any:
+        try:
+            yield from self._leak_loop(f, i)
+        except simpy.Interrupt:
+            # a restart freed the heap: the open segment ends now
+            for k in range(len(self.leaks) - 1, -1, -1):
+                row, t0, t1, rate = self.leaks[k]
+                if row == i:
+                    if t1 > self.env.now:
+                        self.leaks[k] = (row, t0, self.env.now, rate)
+                    break
+        self.leak_rate[i] = 0.0
+        self._reflag(i)
+
+    def _leak_loop(self, f: ResolvedFault, i: int) -> Any:
         env = self.env
         svc = self.topo.services[self.inst_svc[i]]
         headroom = (svc.mem_limit_mb - svc.mem_mb) * 2**20
@@ -713,8 +779,9 @@ class Engine:
             t_warn = t0 + 0.85 * headroom / rate
             if t_warn < f.end:
                 env.timeout(t_warn - t0).callbacks.append(
-                    lambda _e, name=name: self._log(name, "WARN", "GC overhead limit approaching: heap usage <*>% of <*>",
-                                                    f"GC overhead limit approaching: heap usage 87% of {svc.mem_limit_mb:g}Mi")
+                    lambda _e, name=name, t0=t0: self.leak_rate[i] and self.leak_t0[i] == t0 and self._log(
+                        name, "WARN", "GC overhead limit approaching: heap usage <*>% of <*>",
+                        f"GC overhead limit approaching: heap usage 87% of {svc.mem_limit_mb:g}Mi")
                 )  # fmt: skip
             # the segment is known in full now; recording it up front keeps it if the run ends first
             self.leaks.append((i, t0, min(t_oom, f.end), rate))
@@ -727,14 +794,20 @@ class Engine:
             self._log(name, "ERROR", "java.lang.OutOfMemoryError: <*>", "java.lang.OutOfMemoryError: Java heap space")
             self._kill(i, "OOMKilled", 137)
             yield from self._restart_after(i)
-        self.leak_rate[i] = 0.0
-        self._reflag(i)
 
     def _fault_crash(self, f: ResolvedFault, insts: list[int]) -> Any:
         procs = [self.env.process(self._crashloop(f, i)) for i in insts]
+        for i, p in zip(insts, procs):
+            self._inst_procs[(id(f), i)] = p
         yield self.env.all_of(procs)
 
     def _crashloop(self, f: ResolvedFault, i: int) -> Any:
+        try:
+            yield from self._crashloop_body(f, i)
+        except simpy.Interrupt:
+            pass  # a restart cleared the crash state; the restart itself starts the container
+
+    def _crashloop_body(self, f: ResolvedFault, i: int) -> Any:
         env = self.env
         name = self.inst_names[i]
         svc = self.svc_names[self.inst_svc[i]]
@@ -777,7 +850,8 @@ class Engine:
                     type="Normal", involvedObject={"kind": "Deployment", "name": f.service})
         for i in insts:
             # rolling update, surge one: the new pod starts, then the old one stops
-            yield env.timeout(4.0 + 2.0 * self._u())
+            if not (yield from self._wait(f, 4.0 + 2.0 * self._u())):
+                break
             name = self.inst_names[i]
             self._event(name, "k8s", "Pulled", f"Container image \"{f.service}:{new}\" already present on machine",
                         type="Normal", involvedObject={"kind": "Pod", "name": name})
@@ -790,7 +864,7 @@ class Engine:
         yield from self._until_end(f)
         if env.now < self.duration:
             self._event(f.service, "deploy", "RollbackCompleted", f"deployment/{f.service} rolled back to {f.service}:{old}",
-                        version=old, previous=new, revision=revision, author="oncall")
+                        version=old, previous=new, revision=revision, author=self.ended.get(id(f), "oncall"))
             for i in insts:
                 self.version[i] = old
                 self._set_part(i, "deploy", None)
@@ -809,8 +883,8 @@ class Engine:
             "revision": None, "files": [f"deploy/{f.service}/configmap.yaml"],
             "description": f"set {key} to {new_cap}",
         })  # fmt: skip
-        yield env.timeout(3.0)  # pods pick the new file up
-        for i in insts:
+        applied = yield from self._wait(f, 3.0)  # pods pick the new file up
+        for i in insts if applied else ():
             self.slots[i].cap = new_cap
             self.err_p[i] = 0.1 * f.intensity
             self.err_cause[i] = CONFIG
@@ -819,7 +893,7 @@ class Engine:
         yield from self._until_end(f)
         if env.now < self.duration:
             self._event(f.service, "config", "ConfigMapUpdated", f"configmap/{f.service}-config reverted: {key} {new_cap} -> {svc.capacity}",
-                        key=key, old=new_cap, new=svc.capacity, author="oncall")
+                        key=key, old=new_cap, new=svc.capacity, author=self.ended.get(id(f), "oncall"))
         for i in insts:
             self.slots[i].cap = svc.capacity
             self.err_p[i] = 0.0
@@ -869,13 +943,186 @@ class Engine:
                     involvedObject={"kind": "Pod", "name": pod}, node=f.host)
         victims = [i for i in range(self.n_inst) if self.inst_host[i] == h]
         self.hogs.append(("neighbour", h, f.start, f.end, f.intensity * self.topo.hosts[h].cores))
+        self.hot_hosts[h] = self.hot_hosts.get(h, 0) + 1
         for i in victims:
             self._set_part(i, "neighbour", 1.0 + 3.0 * f.intensity)
         yield from self._until_end(f)
         for i in victims:
             self._set_part(i, "neighbour", None)
+        self.hot_hosts[h] -= 1
+
+    # ------------------------------------------------------------------ remediation (the digital twin)
+    def _admit(self, s: int, now: float) -> bool:
+        """Token bucket of service *s*'s rate limit: True when the request may enter."""
+        rate = self.limit_rps[s]
+        tokens = min(rate, self.tokens[s] + (now - self.token_t[s]) * rate)
+        self.token_t[s] = now
+        if tokens >= 1.0:
+            self.tokens[s] = tokens - 1.0
+            return True
+        self.tokens[s] = tokens
+        return False
+
+    def active_faults(self) -> list[ResolvedFault]:
+        """Return the faults under way now and not ended by a remediation."""
+        now = self.env.now
+        return [f for f in self.faults if f.start <= now < f.end and id(f) not in self.ended]
+
+    def end_fault(self, f: ResolvedFault, by: str = "aisre") -> bool:
+        """End fault *f* now, as its remedy would (state restored the way the fault's own end
+        restores it); return False when it is not under way."""
+        if f not in self.active_faults():
+            return False
+        self.ended[id(f)] = by
+        if f.kind in ("mem", "crash"):
+            for i in (self.inst_index[n] for n in f.instances):
+                proc = self._inst_procs.get((id(f), i))
+                if proc is not None and proc.is_alive:
+                    proc.interrupt(by)
+                if not self.up[i] and i not in self.spare:
+                    self._start(i)
+        else:
+            proc = self._fault_procs.get(id(f))
+            if proc is not None and proc.is_alive:
+                proc.interrupt(by)
+        return True
+
+    def add_instance(self, s: int) -> int:
+        """Create a new (stopped) instance of service *s* on the least loaded schedulable host
+        (not cordoned, no noisy neighbour) and return its index."""
+        svc = self.topo.services[s]
+        name = f"{svc.name}-{len(self.svc_insts[s])}"
+        hosts = [self.host_names.index(h) for h in svc.hosts] or list(range(len(self.host_names)))
+        ok = [h for h in hosts if h not in self.cordoned and not self.hot_hosts.get(h)] or hosts
+        load = [sum(1 for j in range(self.n_inst) if self.inst_host[j] == h and self.up[j]) for h in ok]
+        host = ok[load.index(min(load))] if ok else -1
+        i = self.n_inst
+        self.n_inst += 1
+        self.inst_names.append(name)
+        self.inst_index[name] = i
+        self.inst_svc.append(s)
+        self.inst_host.append(host)
+        self.svc_insts[s].append(i)
+        self.cores.append(svc.cores)
+        self.slots.append(_Sem(svc.capacity))
+        for lst, v in ((self.active, 0), (self.cpu_acc, 0.0), (self.epoch, 0), (self.up, False), (self.version, svc.version),
+                       (self.flag, False), (self.slow, 1.0), (self.app_share, 1.0), (self.delay, 0.0), (self.loss, 0.0),
+                       (self.err_p, 0.0), (self.err_cause, OK), (self.sock_full, math.inf), (self.leak_rate, 0.0),
+                       (self.leak_t0, 0.0), (self.restarts, 0)):  # fmt: skip
+            lst.append(v)
+        self.parts.append({})
+        self.never_ran.add(i)
+        self.spare.add(i)
+        self.down_since[i] = 0.0
+        return i
+
+    def serving(self, s: int) -> list[int]:
+        """Return the instances of service *s* its Deployment owns now (running or restarting,
+        not spare, not on their way out)."""
+        return [i for i in self.svc_insts[s] if i not in self.spare and i not in self.retiring]
+
+    def scale_to(self, s: int, replicas: int, by: str = "aisre") -> tuple[int, int]:
+        """Scale service *s* to *replicas* instances now; return (before, after)."""
+        env = self.env
+        svc = self.topo.services[s]
+        current = self.serving(s)
+        before = len(current)
+        self._event(svc.name, "scale", "ScalingReplicaSet", f"Scaled replica set {svc.name} from {before} to {replicas}",
+                    type="Normal", involvedObject={"kind": "Deployment", "name": svc.name}, replicas=replicas, author=by)
+        if replicas > before:
+            idle = sorted(i for i in self.svc_insts[s] if i in self.spare and not self.up[i] and i not in self.drained
+                          and not self.hot_hosts.get(self.inst_host[i]) and self.inst_host[i] not in self.cordoned)  # fmt: skip
+            for _ in range(replicas - before):
+                i = idle.pop(0) if idle else self.add_instance(s)
+                self._start(i, "Started")
+        else:
+            for i in sorted(current, reverse=True)[: before - replicas]:
+                if i in self.routable[s]:
+                    self.routable[s].remove(i)
+                self.retiring.add(i)
+                self._event(self.inst_names[i], "k8s", "Killing", f"Stopping container {svc.name}", type="Normal",
+                            involvedObject={"kind": "Pod", "name": self.inst_names[i]})
+                env.timeout(30.0).callbacks.append(lambda _e, i=i: self._retire(i))
+        return before, replicas
+
+    def restart(self, i: int, by: str = "aisre") -> None:
+        """Delete instance *i*'s pod now: its process state (leaked heap, exhausted sockets and
+        pool connections, a crash loop) is cleared and it starts again after RESTART_DELAY."""
+        env = self.env
+        now = env.now
+        name = self.inst_names[i]
+        for f in self.active_faults():
+            if f.kind in ("mem", "crash") and name in f.instances:
+                proc = self._inst_procs.get((id(f), i))
+                if proc is not None and proc.is_alive:
+                    proc.interrupt(by)
+        if self.sock_full[i] < math.inf:
+            self.sock_full[i] = math.inf
+            self.sock_segments = [(r, a, min(b, now) if r == i else b, rate) for r, a, b, rate in self.sock_segments]
+            self._reflag(i)
+        for key in [k for k in self.pool_leak if k[0] == i]:
+            self.pool_leak.pop(key)
+            sem = self.pools.get(key)
+            if sem is not None:
+                sem.cap = sem.base
+        self.pool_fault = bool(self.pool_leak)
+        svc = self.svc_names[self.inst_svc[i]]
+        self._event(name, "k8s", "Killing", f"Stopping container {svc}", type="Normal", involvedObject={"kind": "Pod", "name": name},
+                    author=by)  # fmt: skip
+        if self.up[i]:
+            self._kill(i, "Completed", 0)
+        self.restarts[i] = 0  # a new pod: its restart count (and crash back-off) starts over
+        for key in [k for k in self.pools if k[0] == i]:
+            self.pools[key] = _Sem(self.pools[key].base)  # a new process opens new pools
+        env.timeout(RESTART_DELAY).callbacks.append(lambda _e, i=i: None if self.up[i] or i in self.spare else self._start(i))
+
+    def drain(self, i: int, by: str = "aisre") -> None:
+        """Stop routing new requests to instance *i* (it keeps running and finishes what it has)."""
+        self.drained.add(i)
+        r = self.routable[self.inst_svc[i]]
+        if i in r:
+            r.remove(i)
+        name = self.inst_names[i]
+        self._event(name, "remediation", "TrafficShifted", f"pod {name} taken out of the load balancer", author=by)
+
+    def drain_host(self, h: int, by: str = "aisre") -> list[int]:
+        """Cordon host *h* and move its instances elsewhere (``kubectl drain``): each is taken
+        out of the load balancer and a replacement starts on another host; return the drained."""
+        self.cordoned.add(h)
+        moved = [i for i in range(self.n_inst) if self.inst_host[i] == h and i not in self.spare and i not in self.drained]
+        self._event(self.host_names[h], "k8s", "NodeNotSchedulable", f"Node {self.host_names[h]} status is now: NodeNotSchedulable",
+                    type="Normal", involvedObject={"kind": "Node", "name": self.host_names[h]}, author=by)  # fmt: skip
+        for i in moved:
+            s = self.inst_svc[i]
+            idle = sorted(j for j in self.svc_insts[s] if j in self.spare and not self.up[j] and j not in self.drained
+                          and self.inst_host[j] not in self.cordoned and not self.hot_hosts.get(self.inst_host[j]))  # fmt: skip
+            j = idle[0] if idle else self.add_instance(s)
+            self._start(j, "Started")
+            # make before break: the old pod leaves the load balancer once its replacement is
+            # ready, and stops when its in-flight requests are done
+            self.retiring.add(i)
+            self.drained.add(i)
+            self.env.timeout(READY_DELAY).callbacks.append(lambda _e, i=i: self.drain(i, by))
+            self.env.timeout(READY_DELAY + 30.0).callbacks.append(lambda _e, i=i: self._retire(i))
+        return moved
+
+    def set_rate_limit(self, s: int, rps: float | None, by: str = "aisre") -> None:
+        """Admit at most *rps* requests per second into service *s* (``None``: no limit); the
+        rest are rejected at once with ``rate_limited``, which callers do not retry."""
+        name = self.svc_names[s]
+        if rps is None:
+            self.limited[s] = False
+        else:
+            self.limited[s] = True
+            self.limit_rps[s] = float(rps)
+            self.tokens[s] = float(rps)
+            self.token_t[s] = self.env.now
+        self._event(name, "remediation", "RateLimited", f"ingress {name}: limit {'removed' if rps is None else f'{rps:g} requests/s'}",
+                    rps=rps, author=by)  # fmt: skip
+
 
     def _retire(self, i: int) -> None:
+        self.retiring.discard(i)
         if self.up[i] and i not in self.routable[self.inst_svc[i]]:
             self.up[i] = False
             self.epoch[i] += 1
@@ -890,19 +1137,19 @@ class Engine:
         svc = self.topo.services[s]
         assert svc.autoscale is not None
         low_streak = 0
-        last = [0.0] * self.n_inst
+        last: dict[int, float] = {}
         while True:
             yield env.timeout(AUTOSCALE_PERIOD)
             running = [i for i in self.svc_insts[s] if self.up[i]]
             if not running:
                 continue
-            used = sum(self.cpu_acc[i] - last[i] for i in running)
+            used = sum(self.cpu_acc[i] - last.get(i, 0.0) for i in running)
             for i in self.svc_insts[s]:
                 last[i] = self.cpu_acc[i]
             util = used / (AUTOSCALE_PERIOD * sum(self.cores[i] for i in running))
             desired = math.ceil(len(running) * util / svc.autoscale.target_cpu - 1e-9)
             desired = max(svc.autoscale.min, min(svc.autoscale.max, desired))
-            idle = sorted(i for i in self.svc_insts[s] if not self.up[i] and i in self.spare)
+            idle = sorted(i for i in self.svc_insts[s] if not self.up[i] and i in self.spare and i not in self.drained)
             if desired > len(running) and idle:
                 low_streak = 0
                 n_new = min(desired - len(running), len(idle))
@@ -923,6 +1170,7 @@ class Engine:
                                 replicas=len(running) - 1, utilization=round(util, 3))  # fmt: skip
                     if i in self.routable[s]:
                         self.routable[s].remove(i)
+                    self.retiring.add(i)
                     self._event(self.inst_names[i], "k8s", "Killing", f"Stopping container {svc.name}", type="Normal",
                                 involvedObject={"kind": "Pod", "name": self.inst_names[i]})
                     # graceful termination: in-flight requests finish before the container stops

@@ -18,7 +18,7 @@ from .telemetry import alertmanager_payloads, build_telemetry
 from .topology import SimTopology, load_topology
 from .workload import draw_arrivals
 
-__all__ = ["DETECTION_FALLBACK", "simulate"]
+__all__ = ["DETECTION_FALLBACK", "PreparedRun", "prepare", "simulate"]
 
 DETECTION_FALLBACK = 30.0
 """Seconds after the first fault's start used as ``detected_at`` when no alert fired."""
@@ -66,6 +66,94 @@ def simulate(
         SpecError: for a bad topology, fault spec, rate, duration, seed or sample share,
             naming the field.
     """
+    run = prepare(topology, faults, duration=duration, rate=rate, seed=seed, start_time=start_time, trace_sample=trace_sample)
+    return run.assemble(run.engine.run(), case_id=case_id)
+
+
+class PreparedRun:
+    """A validated run: the topology, resolved faults, drawn arrivals, the engine and settings.
+
+    :func:`simulate` runs it to the end; the digital twin (:mod:`.twin`) advances it in steps.
+    """
+
+    def __init__(self, topo: SimTopology, resolved: list[ResolvedFault], arrivals: Any, engine: Engine,
+                 rng: np.random.Generator, settings: dict[str, Any]) -> None:
+        self.topo = topo
+        self.faults = resolved
+        self.arrivals = arrivals
+        self.engine = engine
+        self.rng = rng
+        self.settings = settings
+
+    def assemble(self, result: Any, *, case_id: str | None = None, rng: np.random.Generator | None = None,
+                 duration: float | None = None) -> Case:
+        """Return the Case of *result* (the engine's record so far): telemetry, alerts, truth.
+
+        *rng* defaults to the run's own generator (what :func:`simulate` uses, so a twin run to
+        its end without changes gives the same Case); *duration* to the run's length.
+        """
+        topo, resolved, cfg = self.topo, self.faults, self.settings
+        start_time = cfg["start_time"]
+        duration = cfg["duration"] if duration is None else duration
+        tel = build_telemetry(self.engine, result, start_time=start_time, duration=duration, rng=rng or self.rng,
+                              system=topo.name, trace_sample=cfg["trace_sample"])
+        truth = _truth(resolved, start_time)
+        detected = _detected(tel.alerts, set(tel.noise), resolved, start_time)
+        changes = [Change(**{**c, "time": c["time"] + start_time}) for c in result.changes]
+        meta = {
+            "simulator": {
+                "topology": topo.name,
+                "topology_source": topo.source,
+                "rate": cfg["rate"],
+                "duration": cfg["duration"],
+                "seed": cfg["seed"],
+                "trace_sample": cfg["trace_sample"],
+                "start_time": start_time,
+            },
+            "faults": [_fault_meta(f, start_time) for f in resolved],
+            "bursts": [[b.start + start_time, b.end + start_time, b.factor] for b in self.arrivals.bursts],
+            "stats": {
+                "requests": int(self.arrivals.times.size),
+                "calls": int(result.records.shape[0]),
+                "sim_events": int(result.sim_events),
+            },
+            "noise_alerts": tel.noise,
+            "alertmanager_payloads": alertmanager_payloads(tel.alerts),
+        }
+        return Case(
+            id=case_id or _case_id(topo.name, resolved, cfg["seed"]),
+            system=topo.name,
+            window=(start_time, start_time + duration),
+            detected_at=detected,
+            topology=topo.to_topology(),
+            metrics=tel.metrics,
+            logs=tel.logs,
+            spans=tel.spans,
+            events=tel.events,
+            alerts=tel.alerts,
+            changes=changes,
+            truth=truth,
+            meta=meta,
+            source="simulator",
+        )
+
+
+def prepare(
+    topology: str | Path | Mapping[str, Any] | SimTopology,
+    faults: Iterable[str | FaultSpec] = (),
+    *,
+    duration: float = 600.0,
+    rate: float = 50.0,
+    seed: int = 0,
+    start_time: float = 1_700_000_000.0,
+    trace_sample: float = 0.1,
+) -> PreparedRun:
+    """Validate a run's settings, resolve its faults, draw its arrivals and build its engine
+    (not started). Arguments as :func:`simulate`.
+
+    Raises:
+        SpecError: for a bad topology, fault spec, rate, duration, seed or sample share.
+    """
     topo = load_topology(topology)
     duration = _number(duration, "duration", positive=True, limit=MAX_DURATION)
     rate = _number(rate, "rate")
@@ -78,48 +166,8 @@ def simulate(
     entries = topo.entry_endpoints()
     arrivals = draw_arrivals([w for _, _, w in entries], rate, duration, rng, start_time=start_time, shape=topo.workload)
     engine = Engine(topo, resolved, arrivals, rng, duration=duration)
-    result = engine.run()
-    tel = build_telemetry(engine, result, start_time=start_time, duration=duration, rng=rng, system=topo.name,
-                          trace_sample=trace_sample)
-    truth = _truth(resolved, start_time)
-    detected = _detected(tel.alerts, set(tel.noise), resolved, start_time)
-    changes = [Change(**{**c, "time": c["time"] + start_time}) for c in result.changes]
-    meta = {
-        "simulator": {
-            "topology": topo.name,
-            "topology_source": topo.source,
-            "rate": rate,
-            "duration": duration,
-            "seed": int(seed),
-            "trace_sample": trace_sample,
-            "start_time": start_time,
-        },
-        "faults": [_fault_meta(f, start_time) for f in resolved],
-        "bursts": [[b.start + start_time, b.end + start_time, b.factor] for b in arrivals.bursts],
-        "stats": {
-            "requests": int(arrivals.times.size),
-            "calls": int(result.records.shape[0]),
-            "sim_events": int(result.sim_events),
-        },
-        "noise_alerts": tel.noise,
-        "alertmanager_payloads": alertmanager_payloads(tel.alerts),
-    }
-    return Case(
-        id=case_id or _case_id(topo.name, resolved, int(seed)),
-        system=topo.name,
-        window=(start_time, start_time + duration),
-        detected_at=detected,
-        topology=topo.to_topology(),
-        metrics=tel.metrics,
-        logs=tel.logs,
-        spans=tel.spans,
-        events=tel.events,
-        alerts=tel.alerts,
-        changes=changes,
-        truth=truth,
-        meta=meta,
-        source="simulator",
-    )
+    settings = {"duration": duration, "rate": rate, "seed": int(seed), "start_time": start_time, "trace_sample": trace_sample}
+    return PreparedRun(topo, resolved, arrivals, engine, rng, settings)
 
 
 def _fault_meta(f: ResolvedFault, start_time: float) -> dict[str, Any]:

@@ -34,7 +34,7 @@ import pandas as pd
 from aisre.case import Alert
 
 from .engine import (
-    BAD_VERSION, CAUSES, CONFIG, EXCEPTION, OK, POOL, RECORD_FIELDS, REFUSED, RESET, SOCKET,
+    BAD_VERSION, CAUSES, CONFIG, EXCEPTION, OK, POOL, RATE_LIMITED, RECORD_FIELDS, REFUSED, RESET, SOCKET,
     TIMEOUT, UPSTREAM, Engine, EngineResult,
 )  # fmt: skip
 
@@ -320,7 +320,7 @@ class _Builder:
             rows: list[tuple[float, str, str, str, str, int]] = []
             codes = {TIMEOUT: "DeadlineExceeded", REFUSED: "Unavailable", RESET: "Unavailable", SOCKET: "Unavailable",
                      EXCEPTION: "Internal", BAD_VERSION: "Internal", CONFIG: "FailedPrecondition", UPSTREAM: "Internal",
-                     POOL: "ResourceExhausted"}  # fmt: skip
+                     POOL: "ResourceExhausted", RATE_LIMITED: "ResourceExhausted"}  # fmt: skip
             for r in np.flatnonzero(status != OK).tolist():
                 st = int(status[r])
                 t_end = float(R[r, _F["end"]])
@@ -450,7 +450,8 @@ class _Builder:
         host_j = [q(n) for n in eng.host_names] + ["null"]
         op_j = [q(o) for o in eng.ep_ops]
         ns = q(self.system)
-        grpc = {OK: 0, TIMEOUT: 4, REFUSED: 14, RESET: 14, SOCKET: 14, EXCEPTION: 2, BAD_VERSION: 13, CONFIG: 9, POOL: 8, UPSTREAM: 13}
+        grpc = {OK: 0, TIMEOUT: 4, REFUSED: 14, RESET: 14, SOCKET: 14, EXCEPTION: 2, BAD_VERSION: 13, CONFIG: 9, POOL: 8, UPSTREAM: 13,
+                RATE_LIMITED: 8}
         tail = {st: f',"rpc.grpc.status_code":{grpc.get(st, 2)}' + ("" if st == OK else f',"error.type":{q(CAUSES[st])}')
                 for st in range(len(CAUSES))}
         attrs = [
