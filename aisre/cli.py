@@ -264,15 +264,31 @@ def plan(ctx: click.Context, path: str, policy: str | None, env: str, method: st
 def remediate(ctx: click.Context, path: str, executor: str, context_name: str | None, execute: bool,
               approve_step: str | None, approver: str | None, policy: str | None, env: str) -> None:
     """Execute what policy allows; steps that need a person wait for --approve."""
-    from aisre.remediate import run_cli_remediation
+    from aisre.rank import get_ranker
+    from aisre.remediate import DryRunExecutor, KubernetesExecutor, approve, plan as make_plan, remediate as run
+    from aisre.remediate import remediation_to_json
 
     if approve_step and not approver:
         raise UsageError("--approve needs --by NAME")
-    doc, text, waiting = run_cli_remediation(
-        _load_one(path), executor=executor, context=context_name, execute=execute,
-        approve=approve_step, by=approver, policy=policy, env=env)
-    _emit(ctx, doc, text)
-    if waiting:
+    if executor == "kubernetes" and execute and not context_name:
+        raise UsageError("--execute on kubernetes needs --context NAME")
+    case = _load_one(path)
+    if executor == "kubernetes":
+        runner = KubernetesExecutor(context_name, allow_execute=execute)
+    elif executor == "simulator":
+        from aisre.simulator.twin import SimulatorTwin
+
+        runner = SimulatorTwin.from_case(case)
+    else:
+        runner = DryRunExecutor()
+    proposed = make_plan(case, get_ranker("aisre").rank(case), policy=policy, env=env)
+    if approve_step:
+        approve(proposed, approve_step, approver)
+    outcomes = run(case, proposed, executor=runner, execute=execute,
+                   approvals={approve_step: approver} if approve_step else None, policy=policy, env=env)
+    doc = remediation_to_json(proposed, outcomes)
+    _emit(ctx, doc, lambda: "\n".join([str(proposed)] + [f"{o.step_id} {o.status} {o.message}" for o in outcomes]))
+    if any(o.status == "waiting" for o in outcomes):
         raise _Exit(EXIT_NEEDS_PERSON)
 
 
@@ -285,9 +301,9 @@ def audit() -> None:
 @click.pass_context
 def audit_verify(ctx: click.Context) -> None:
     """Check the hash chain; exit 1 and name the record on tampering."""
-    from aisre.remediate.audit import verify
+    from aisre.remediate import AuditLog
 
-    problems = verify()
+    problems = AuditLog().verify()
     _emit(ctx, {"ok": not problems, "problems": [str(p) for p in problems]},
           lambda: "audit log intact" if not problems else "\n".join(str(p) for p in problems))
     if problems:
@@ -295,42 +311,68 @@ def audit_verify(ctx: click.Context) -> None:
 
 
 @audit.command("show")
-@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--case", "case_id", default=None, help="Only the records of this case.")
 @click.pass_context
-def audit_show(ctx: click.Context, limit: int) -> None:
-    """List the latest audit records."""
-    from aisre.remediate.audit import records
+def audit_show(ctx: click.Context, case_id: str | None) -> None:
+    """List the audit records, oldest first."""
+    from aisre.remediate import AuditLog, format_records
 
-    rows = [r.to_dict() if hasattr(r, "to_dict") else r for r in records(limit=limit)]
-    _emit(ctx, {"records": rows}, lambda: "\n".join(json.dumps(r, default=str) for r in rows) or "no records")
+    records = AuditLog().records(case_id=case_id)
+    _emit(ctx, {"records": [r.to_dict() for r in records]}, lambda: format_records(records) or "no records")
 
 
 # --------------------------------------------------------------------------- gate and memory (issues 8, 9)
 
 
 @cli.group(invoke_without_command=True)
-@click.option("--repo", type=click.Path(), default=None)
-@click.option("--base", default=None)
-@click.option("--head", default=None)
-@click.option("--owners", type=click.Path(dir_okay=False), default=None)
-@click.option("--markdown", is_flag=True)
+@click.option("--repo", type=click.Path(), default=None, help="The git repository.")
+@click.option("--base", default=None, help="The base revision (the target branch).")
+@click.option("--head", default=None, help="The head revision (the change).")
+@click.option("--owners", type=click.Path(dir_okay=False), default=None, help="An ownership YAML or CODEOWNERS file.")
+@click.option("--topology", default=None, help="The dependency graph (built-in name, YAML or JSON file).")
+@click.option("--freeze", type=click.Path(dir_okay=False), default=None, help="Change-freeze windows (YAML/JSON).")
+@click.option("--markdown", is_flag=True, help="Print a Markdown body for a pull-request comment.")
 @click.pass_context
-def gate(ctx: click.Context, repo: str | None, base: str | None, head: str | None, owners: str | None, markdown: bool) -> None:
-    """Score a change's risk before it deploys (allow 0, canary/approval 1, block 2)."""
-    if ctx.invoked_subcommand is None:
-        raise UsageError("aisre gate is not built yet (issue 8)")
+def gate(ctx: click.Context, repo: str | None, base: str | None, head: str | None, owners: str | None,
+         topology: str | None, freeze: str | None, markdown: bool) -> None:
+    """Score a change's risk before it deploys (exit 0 allow, 1 canary or approval, 2 block)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not (repo and base and head):
+        raise UsageError("aisre gate needs --repo DIR --base REV --head REV (or a subcommand: train, evaluate)")
+    from aisre.gate import run_gate
+
+    topo = topology if topology and topology.endswith(".json") else _load_topology(topology)
+    result = run_gate(repo, base, head, owners=owners, topology=topo, freeze=freeze)
+    if markdown and not ctx.obj.get("json"):
+        click.echo(result.markdown())
+    else:
+        _emit(ctx, result.to_dict(), lambda: str(result))
+    if result.exit_code:
+        raise _Exit(result.exit_code)
 
 
 @gate.command("train")
-def gate_train() -> None:
-    """Fit the change-risk model."""
-    raise UsageError("aisre gate train is not built yet (issue 8)")
+@click.option("--data", type=click.Path(dir_okay=False), default=None, help="An ApacheJIT-format CSV (default: the shared ApacheJIT).")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Where to write the model (default: $AISRE_HOME/models/gate.json).")
+@click.pass_context
+def gate_train(ctx: click.Context, data: str | None, out: str | None) -> None:
+    """Fit the change-risk model on labelled commits."""
+    from aisre.gate import train
+
+    doc = train(data, out)
+    _emit(ctx, doc, lambda: "\n".join(f"{k}: {v}" for k, v in doc.items() if not isinstance(v, (dict, list))))
 
 
 @gate.command("evaluate")
-def gate_evaluate() -> None:
-    """Measure the change-risk model on later, unseen changes."""
-    raise UsageError("aisre gate evaluate is not built yet (issue 8)")
+@click.option("--data", type=click.Path(dir_okay=False), default=None, help="An ApacheJIT-format CSV (default: the shared ApacheJIT).")
+@click.pass_context
+def gate_evaluate(ctx: click.Context, data: str | None) -> None:
+    """Fit on the earlier commits and measure on the later ones: AUC, recall at 10 and 20 %, Brier."""
+    from aisre.gate import evaluate
+
+    doc = evaluate(data)
+    _emit(ctx, doc, lambda: "\n".join(f"{k:>13}: {v:.4g}" if isinstance(v, float) else f"{k:>13}: {v}" for k, v in doc.items()))
 
 
 @cli.group()
@@ -429,7 +471,22 @@ def benchmark_triage(ctx: click.Context, quick: bool, seed: int, json_file: str 
                                       for k, v in doc.items() if isinstance(v, (int, float))))
 
 
-for _name, _issue in (("memory", 9), ("gate", 8), ("scorecard", 11)):
+@benchmark.command("gate")
+@click.option("--quick", is_flag=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None)
+@click.pass_context
+def benchmark_gate(ctx: click.Context, quick: bool, seed: int, json_file: str | None) -> None:
+    """Change-risk gate: ApacheJIT AUC and recall, prevention on a simulated change stream."""
+    from aisre.bench.gate import run_gate_benchmark
+
+    doc = run_gate_benchmark(quick=quick, seed=seed)
+    if json_file:
+        Path(json_file).write_text(json.dumps(doc, indent=1, default=_json_default))
+    _emit(ctx, doc, lambda: json.dumps(doc, indent=1, default=_json_default))
+
+
+for _name, _issue in (("memory", 9), ("scorecard", 11)):
 
     def _bench_stub(quick: bool, json_file: str | None, _n: str = _name, _i: int = _issue) -> None:
         raise UsageError(f"aisre benchmark {_n} is not built yet (issue {_i})")
