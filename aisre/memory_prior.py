@@ -237,9 +237,15 @@ def with_memory(ranking: Ranking, matches: Sequence[Match], *, max_boost: float 
 
 
 def prioritise_steps(steps: Sequence[Step], successes: Iterable[tuple[str, str, int]]) -> list[Step]:
-    """Return *steps* with those whose ``(action.name, action.target)`` worked before (in
-    *successes*, ``(name, target, count)`` as :meth:`Memory.successful_actions` returns them)
-    first, most successes first; the others keep their order. Steps are not renumbered."""
+    """Return *steps* with, within the steps of each hypothesis (``Step.hypothesis``, else the
+    action's target), those whose ``(action.name, action.target)`` worked before (in *successes*,
+    ``(name, target, count)`` as :func:`aisre.memory.successful_actions` returns them) first,
+    most successes first. Hypotheses keep the order the ranking gave them (memory reorders
+    hypotheses only through :func:`with_memory`); steps are not renumbered."""
     count: Mapping[tuple[str, str], int] = {(str(n), str(t)): int(c) for n, t, c in successes}
-    ranked = sorted(range(len(steps)), key=lambda i: (-count.get((steps[i].action.name, steps[i].action.target), 0), i))
+    group: dict[str, int] = {}
+    for s in steps:
+        group.setdefault(s.hypothesis or s.action.target, len(group))
+    ranked = sorted(range(len(steps)), key=lambda i: (group[steps[i].hypothesis or steps[i].action.target],
+                                                      -count.get((steps[i].action.name, steps[i].action.target), 0), i))
     return [steps[i] for i in ranked]

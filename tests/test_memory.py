@@ -209,8 +209,11 @@ def test_successful_actions_and_plan_order(memory):
     memory.remember(_case("x", "fe"), _ranking(("ads", "mem", 1.0)), confirmed=("ads", "mem"), actions=[("restart", "ads", True)])
     got = memory.successful_actions(_case("n", "fe"), rk)
     assert got == [("scale", "cart", 2)]
-    steps = [Step("s1", Action("restart", "cart")), Step("s2", Action("rate_limit", "cart")), Step("s3", Action("scale", "cart"))]
-    assert [s.id for s in prioritise_steps(steps, got)] == ["s3", "s1", "s2"]
+    steps = [Step("s1", Action("restart", "cart"), hypothesis="cart"), Step("s2", Action("rate_limit", "cart"), hypothesis="cart"),
+             Step("s3", Action("scale", "cart"), hypothesis="cart"), Step("s4", Action("scale", "redis"), hypothesis="redis")]
+    assert [s.id for s in prioritise_steps(steps, got)] == ["s3", "s1", "s2", "s4"]
+    # a success on a lower-ranked hypothesis moves within that hypothesis only
+    assert [s.id for s in prioritise_steps(steps, [("scale", "redis", 5)])] == ["s1", "s2", "s3", "s4"]
     assert successful_actions([]) == []
 
 

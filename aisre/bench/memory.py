@@ -20,8 +20,9 @@ the ranker's own seconds + :data:`STEP_SECONDS` for every plan step tried, in or
 including the first that mitigates; a plan with no mitigating step adds :data:`MANUAL_SECONDS`
 after all its steps. The plan is the planner's playbook (:data:`aisre.remediate.PLAYBOOK`: for each
 of the top three suspects, its fault's direct remedies then alternatives, at most three each,
-preconditions and policy left out); with memory, the actions that worked for similar incidents
-(:func:`aisre.memory.successful_actions`) come first. A step mitigates when it acts on the true
+preconditions and policy left out); with memory, the suspects are in the order of the ranking
+with memory, and each suspect's actions that worked for similar incidents
+(:func:`aisre.memory.successful_actions`) come first among its steps. A step mitigates when it acts on the true
 service with an action in :data:`MITIGATES` for the true fault.
 """
 
@@ -157,11 +158,14 @@ def _services(ranking: Ranking, mapping: dict[str, str]) -> list[tuple[str, str 
 
 
 def _plan(suspects: list[tuple[str, str | None]], first: Iterable[tuple[str, str, int]] = ()) -> list[tuple[str, str]]:
-    """The model plan: remembered successes first, then the playbook for the top three suspects."""
-    steps: list[tuple[str, str]] = [(n, t) for n, t, _ in first]
+    """The model plan: for each of the top three suspects in order, the actions that worked on it
+    for similar incidents (most successes first), then its fault's playbook (three at most)."""
+    remembered = list(first)
+    steps: list[tuple[str, str]] = []
     for svc, fault in suspects[:3]:
         direct, alternatives = PLAYBOOK.get(fault if fault in PLAYBOOK else None, PLAYBOOK[None])
-        for name in [*direct, *alternatives][:3]:
+        worked = [n for n, t, _ in remembered if t == svc]
+        for name in [*worked, *[n for n in [*direct, *alternatives] if n not in worked][:3]]:
             if (name, svc) not in steps:
                 steps.append((name, svc))
     return steps
