@@ -205,6 +205,8 @@ def test_filtering_the_timeline_changes_the_figure(wb: Workbench):
     total = len(tv.timeline.table)
     assert total > 0
     assert sum(len(t.x) for t in tv.figure.data) == total
+    drawn = tv.plot.outputs[0]["data"]["application/vnd.plotly.v1+json"]["data"]
+    assert sum(len(t["x"]) for t in drawn) == total
 
     tv.entity.value = "cart"
     assert set(tv.table["entity"]) == {"cart"}
@@ -228,8 +230,11 @@ def test_timeline_zoom_and_incident_selection_set_the_range(wb: Workbench):
     tv.zoom.value = "detection"
     lo, hi = tv.figure.layout.xaxis.range
     assert (hi - lo).total_seconds() == pytest.approx(600.0)
+    shown = tv.plot.outputs[0]["data"]["application/vnd.plotly.v1+json"]["layout"]["xaxis"]["range"]
+    assert shown[0].startswith("2023-11-14T22:13:40")  # detected 22:18:40; the page follows the zoom
     tv.zoom.value = "window"
-    assert tv.figure.layout.xaxis.range is None
+    lo, hi = tv.figure.layout.xaxis.range
+    assert (lo.timestamp(), hi.timestamp()) == pytest.approx(wb.case.window)
     if len(wb.incidents.incidents) > 1:
         wb.incidents.select.value = 1
     else:
@@ -254,6 +259,8 @@ def test_clicking_a_node_updates_the_detail_panel(wb: Workbench):
     click(wb.graph, "fe")
     assert "signals of fe" in wb.detail.text.value and "redis" not in wb.detail.text.value
     assert {t.name for t in wb.detail.figure.data} == {"fe:cpu", "fe:latency-90"}
+    drawn = wb.detail.plot.outputs[0]["data"]["application/vnd.plotly.v1+json"]
+    assert drawn["layout"]["title"]["text"] == "signals of fe" and len(drawn["data"]) == 2
     assert wb.timeline.entity.value == "fe"
     assert set(wb.timeline.table["entity"]) == {"fe"}
 

@@ -1,13 +1,19 @@
-"""Small helpers the views share: times in words, HTML escaping, the actor's name."""
+"""Small helpers the views share: times in words, HTML escaping, the actor's name, figures in
+Output widgets."""
 
 from __future__ import annotations
 
 import getpass
 import html
+import json
 import os
 from datetime import UTC, datetime
+from typing import Any
 
-__all__ = ["default_actor", "esc", "when"]
+import plotly.io as pio
+from ipywidgets import Output
+
+__all__ = ["default_actor", "esc", "show_figure", "when"]
 
 
 def when(t: float | None) -> str:
@@ -31,3 +37,16 @@ def default_actor() -> str:
         return getpass.getuser() or "aisre"
     except (KeyError, OSError):  # no passwd entry in some containers
         return "aisre"
+
+
+def show_figure(out: Output, fig: Any) -> None:
+    """Render plotly figure *fig* into Output widget *out*, replacing what it showed.
+
+    The figure goes in as plotly's own MIME bundle, so JupyterLab and voila draw it with the
+    plotly renderer they already have, whether or not a kernel-side display hook is active.
+    """
+    spec = json.loads(pio.to_json(fig, validate=False))
+    spec["config"] = {"displaylogo": False, "responsive": True}
+    title = fig.layout.title.text if fig.layout.title and fig.layout.title.text else "figure"
+    out.outputs = ({"output_type": "display_data", "metadata": {},
+                    "data": {"application/vnd.plotly.v1+json": spec, "text/plain": f"<plotly figure: {title}>"}},)

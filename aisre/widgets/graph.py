@@ -5,6 +5,10 @@ service shows its signals in the detail panel.
 The layout is computed, not simulated: callers above callees, layers by longest path from the
 entry services (cycles collapsed first), order within a layer by the barycentre of the callers,
 ties by name. The same graph always gets the same picture.
+
+The graph is a plotly FigureWidget, for its click events. Its Python-side updates do not reach
+the page under voila with plotly 6+ (anywidget), so a new highlight builds a new FigureWidget
+with the final state and swaps it in; the detail chart is a static figure in an Output widget.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from aisre.case import Case, Hypothesis, Ranking, topology_from_spans
-from aisre.widgets._util import esc, when
+from aisre.widgets._util import esc, show_figure
 
 __all__ = [
     "CausalGraph",
@@ -197,8 +201,8 @@ def signal_deviations(case: Case, entities: Sequence[str], *, limit: int = DETAI
 class DetailPanel(w.VBox):
     """One service's signals: its evidence in words and a small chart of how far its metrics moved.
 
-    ``entity`` is the node shown (``None`` before a click); ``text`` is the HTML widget and
-    ``figure`` the chart (a plotly FigureWidget).
+    ``entity`` is the node shown (``None`` before a click); ``text`` is the HTML widget,
+    ``figure`` the chart (a plotly Figure) and ``plot`` the Output widget showing it.
     """
 
     def __init__(self, case: Case, ranking: Ranking | None, graph: nx.DiGraph) -> None:
@@ -208,12 +212,20 @@ class DetailPanel(w.VBox):
         self.entity: str | None = None
         self.text = w.HTML(self._placeholder())
         self.text.add_class("aisre-detail-text")
-        self.figure = go.FigureWidget(layout=go.Layout(height=260, margin={"l": 40, "r": 10, "t": 30, "b": 30},
-                                                       title={"text": "signals", "font": {"size": 12}},
-                                                       yaxis={"title": "deviation (robust σ)"},
-                                                       showlegend=True, legend={"font": {"size": 9}}))
-        super().__init__([self.text, self.figure], layout=w.Layout(width="40%", min_width="320px"))
+        self.figure = self._figure([], "signals")
+        self.plot = w.Output()
+        super().__init__([self.text, self.plot], layout=w.Layout(width="40%", min_width="320px"))
         self.add_class("aisre-detail")
+
+    def _figure(self, traces: list[go.Scatter], title: str) -> go.Figure:
+        fig = go.Figure(traces)
+        fig.update_layout(height=280, margin={"l": 50, "r": 10, "t": 30, "b": 30}, title={"text": title, "font": {"size": 12}},
+                          yaxis={"title": "deviation (robust σ)"}, showlegend=True, legend={"font": {"size": 9}})
+        if self.case.detected_at is not None and traces:
+            x = pd.to_datetime(self.case.detected_at, unit="s", utc=True)
+            fig.add_shape(type="line", xref="x", yref="paper", x0=x, x1=x, y0=0, y1=1,
+                          line={"dash": "dot", "color": "#57606a"})
+        return fig
 
     @staticmethod
     def _placeholder() -> str:
@@ -249,43 +261,39 @@ class DetailPanel(w.VBox):
             go.Scatter(x=pd.to_datetime(g["time"], unit="s", utc=True), y=g["deviation"], mode="lines", name=str(s))
             for s, g in dev.groupby("series", sort=False)
         ]
-        with self.figure.batch_update():
-            self.figure.data = []
-            self.figure.add_traces(traces)
-            self.figure.layout.title.text = f"signals of {node}" if traces else f"{node}: no metrics"
-            shapes = []
-            if self.case.detected_at is not None and traces:
-                x = pd.to_datetime(self.case.detected_at, unit="s", utc=True)
-                shapes.append({"type": "line", "xref": "x", "yref": "paper", "x0": x, "x1": x, "y0": 0, "y1": 1,
-                               "line": {"dash": "dot", "color": "#57606a"}})
-            self.figure.layout.shapes = shapes
+        self.figure = self._figure(traces, f"signals of {node}" if traces else f"{node}: no metrics")
+        show_figure(self.plot, self.figure)
 
 
 class CausalGraph(w.HBox):
     """The service graph with the detail panel beside it.
 
     Attributes: ``figure`` (FigureWidget: trace 0 the edges, trace 1 the evidence chain, trace 2
-    the services), ``detail`` (:class:`DetailPanel`), ``graph`` (the networkx DiGraph),
+    the services; replaced by a new one when the highlight changes), ``detail`` (:class:`DetailPanel`), ``graph`` (the networkx DiGraph),
     ``positions``, ``scores`` (anomaly 0..1 per node), ``highlighted`` (the chain's edges) and
     ``selected`` (the node last clicked).
     """
 
-    def __init__(self, case: Case, ranking: Ranking | None) -> None:
+    def __init__(self, case: Case, ranking: Ranking | None, *, hypothesis: Hypothesis | None = None) -> None:
         self.case = case
         self.ranking = ranking
         self.graph = service_graph(case, ranking)
         self.positions = layered_layout(self.graph)
         self.scores = anomaly_scores(ranking, self.graph, case)
         self.nodes: list[str] = list(self.graph.nodes)
-        self.highlighted: list[tuple[str, str]] = []
         self.selected: str | None = None
         self._click_listeners: list[Callable[[str], None]] = []
+        self.highlighted, self._target = self._chain(hypothesis)
         self.detail = DetailPanel(case, ranking, self.graph)
-        self.figure = go.FigureWidget(self._build())
-        self.figure.data[2].on_click(self._on_click)
-        box = w.Box([self.figure], layout=w.Layout(width="60%"))
-        box.add_class("aisre-graph")
-        super().__init__([box, self.detail], layout=w.Layout(width="100%"))
+        self.figure = self._widget()
+        self._box = w.Box([self.figure], layout=w.Layout(width="60%"))
+        self._box.add_class("aisre-graph")
+        super().__init__([self._box, self.detail], layout=w.Layout(width="100%"))
+
+    def _widget(self) -> go.FigureWidget:
+        fig = go.FigureWidget(self._build())
+        fig.data[2].on_click(self._on_click)
+        return fig
 
     # building
     def _segments(self, edges: Iterable[tuple[str, str]]) -> tuple[list[float | None], list[float | None]]:
@@ -328,7 +336,7 @@ class CausalGraph(w.HBox):
                 textposition="bottom center", textfont={"size": 10}, hovertext=hover, hoverinfo="text",
                 marker={"size": 26, "color": [self.scores[n] for n in self.nodes], "colorscale": "YlOrRd", "cmin": 0.0,
                         "cmax": 1.0, "showscale": True, "colorbar": {"title": {"text": "anomaly"}, "thickness": 12},
-                        "line": {"width": [1.0] * len(self.nodes), "color": "#24292f"}},
+                        "line": {"width": [4.0 if n == self._target else 1.0 for n in self.nodes], "color": "#24292f"}},
             ),
         ])  # fmt: skip
         layers = {y for _, y in self.positions.values()}
@@ -344,15 +352,17 @@ class CausalGraph(w.HBox):
     # behaviour
     def highlight(self, hypothesis: Hypothesis | None) -> list[tuple[str, str]]:
         """Draw *hypothesis*' evidence chain in red (``None`` clears it); return the chain."""
-        self.highlighted = evidence_chain(hypothesis, self.graph, self.scores, self.case) if hypothesis else []
-        hx, hy = self._segments(self.highlighted)
-        target = node_of(hypothesis.entity, self.graph, self.case) if hypothesis else None
-        with self.figure.batch_update():
-            self.figure.data[1].x = hx
-            self.figure.data[1].y = hy
-            self.figure.data[2].marker.line.width = [4.0 if n == target else 1.0 for n in self.nodes]
-            self.figure.layout.annotations = self._arrows()
+        self.highlighted, self._target = self._chain(hypothesis)
+        old, self.figure = self.figure, self._widget()
+        self._box.children = (self.figure,)
+        old.close()
         return self.highlighted
+
+    def _chain(self, hypothesis: Hypothesis | None) -> tuple[list[tuple[str, str]], str | None]:
+        if hypothesis is None:
+            return [], None
+        return (evidence_chain(hypothesis, self.graph, self.scores, self.case),
+                node_of(hypothesis.entity, self.graph, self.case))
 
     def select(self, node: str) -> None:
         """Show *node*'s signals in the detail panel and tell the listeners.

@@ -1,7 +1,10 @@
 """The timeline view: every source's rows in one zoomable figure, filtered by source and entity.
 
 A change of filter rebuilds the figure from :meth:`aisre.timeline.Timeline.figure` over the
-remaining rows, so the view shows exactly what the library would draw for them.
+remaining rows, so the view shows exactly what the library would draw for them. The figure is
+drawn into an Output widget as plotly's MIME bundle (plotly.js zooms and pans it in the page);
+a FigureWidget is not used here because its Python-side updates do not reach the page under
+voila with plotly 6+ (anywidget), while a re-rendered Output always does.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import plotly.graph_objects as go
 
 from aisre.case import Case, Ranking
 from aisre.timeline import Timeline, timeline
-from aisre.widgets._util import esc, when
+from aisre.widgets._util import esc, show_figure, when
 
 __all__ = ["ALL", "TimelineView"]
 
@@ -30,7 +33,7 @@ class TimelineView(w.VBox):
 
     Attributes: ``timeline`` (the full :class:`~aisre.timeline.Timeline`), ``sources``
     (SelectMultiple), ``entity`` (Dropdown), ``zoom`` (ToggleButtons: ``window`` or
-    ``detection``), ``figure`` (FigureWidget), ``rows`` (HTML list of the filtered rows) and
+    ``detection``), ``figure`` (the plotly Figure shown), ``plot`` (the Output showing it), ``rows`` (HTML list of the filtered rows) and
     ``table`` (the filtered rows).
     """
 
@@ -46,14 +49,15 @@ class TimelineView(w.VBox):
         zooms = ["window"] + (["detection"] if case.detected_at is not None else [])
         self.zoom = w.ToggleButtons(options=zooms, value="window", description="zoom",
                                     tooltips=["the whole case window", "ten minutes around detection"][: len(zooms)])
-        self.figure = go.FigureWidget()
+        self.figure = go.Figure()
+        self.plot = w.Output(layout=w.Layout(width="100%"))
         self.rows = w.HTML()
         self.table: pd.DataFrame = full
         self._range: list[float] | None = None
         for control in (self.sources, self.entity):
             control.observe(self._on_filter, names="value")
         self.zoom.observe(self._on_zoom, names="value")
-        box = w.Box([self.figure], layout=w.Layout(width="100%"))
+        box = w.Box([self.plot], layout=w.Layout(width="100%"))
         box.add_class("aisre-timeline")
         super().__init__([w.HBox([self.sources, w.VBox([self.entity, self.zoom])]), box, self.rows])
         self.refresh()
@@ -73,12 +77,11 @@ class TimelineView(w.VBox):
         if self.table.empty:
             fig.add_annotation(text="no rows for these filters", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
         fig.update_layout(margin={"l": 10, "r": 10, "t": 40, "b": 40}, height=min(fig.layout.height or 300, 700))
-        if self._range is not None:
-            fig.update_xaxes(range=[pd.to_datetime(x, unit="s", utc=True) for x in self._range])
-        with self.figure.batch_update():
-            self.figure.data = []
-            self.figure.add_traces(list(fig.data))
-            self.figure.layout = fig.layout
+        x = self._xrange()
+        if x is not None:
+            fig.update_xaxes(range=x, autorange=False)
+        self.figure = fig
+        show_figure(self.plot, fig)
         lines = "".join(
             f"<tr><td>{when(r.time)}</td><td>{esc(r.source)}</td><td>{esc(r.entity)}</td>"
             f"<td>{'x' + str(r.count) if r.count > 1 else ''}</td><td>{esc(r.summary)}</td></tr>"
@@ -91,13 +94,18 @@ class TimelineView(w.VBox):
             f"<tbody>{lines}</tbody></table>{more}</details>"
         )
 
+    def _xrange(self) -> list[pd.Timestamp] | None:
+        """The x range to show: the zoom set, else the case window (``None``: let plotly fit)."""
+        lo, hi = self._range if self._range is not None else self.case.window
+        return [pd.to_datetime(t, unit="s", utc=True) for t in (lo, hi)] if hi > lo else None
+
     def set_range(self, start: float | None, end: float | None = None) -> None:
-        """Zoom the x axis to ``[start, end]`` (unix seconds); ``None`` shows everything."""
+        """Zoom the x axis to ``[start, end]`` (unix seconds); ``None`` shows the case window."""
         self._range = None if start is None or end is None else [float(start), float(end)]
-        x = None if self._range is None else [pd.to_datetime(t, unit="s", utc=True) for t in self._range]
-        with self.figure.batch_update():
-            self.figure.layout.xaxis.range = x
-            self.figure.layout.xaxis.autorange = x is None
+        x = self._xrange()
+        self.figure.layout.xaxis.range = x
+        self.figure.layout.xaxis.autorange = x is None
+        show_figure(self.plot, self.figure)
 
     def show_entities(self, entities: Sequence[str]) -> None:
         """Filter to the first of *entities* the timeline has (all entities when none is)."""

@@ -78,7 +78,7 @@ class Workbench(w.VBox):
         who = actor or default_actor()
         self.incidents = self._timed("incidents", lambda: IncidentList(case))
         self.hypotheses = self._timed("hypotheses", lambda: HypothesisTable(self.ranking))
-        self.graph = self._timed("graph", lambda: CausalGraph(case, self.ranking))
+        self.graph = self._timed("graph", lambda: CausalGraph(case, self.ranking, hypothesis=self.hypotheses.selected))
         self.detail = self.graph.detail
         self.timeline = self._timed("timeline", lambda: TimelineView(case, self.ranking))
         self.plan = self._timed("plan", lambda: PlanView(case, self.ranking, actor=who, policy=policy, env=env,
@@ -88,7 +88,6 @@ class Workbench(w.VBox):
         self.hypotheses.on_select(self._on_hypothesis)
         self.incidents.on_select(self._on_incident)
         self.graph.on_select(self._on_node)
-        self._on_hypothesis(self.hypotheses.selected)
         top = self.hypotheses.selected
         if top is not None and top.entity in self.graph.graph:
             self.graph.detail.show(top.entity)
