@@ -2,7 +2,11 @@
 200 requests/s, random:1000 over 10 simulated minutes (time and peak memory), and how cost grows
 with services and request rate.
 
-    .venv/bin/python benchmarks/bench_simulator.py [--quick]
+    .venv/bin/python benchmarks/bench_simulator.py [--quick] [--before REV|FILE] [--events-only]
+
+``--before`` measures an earlier engine (``simulator/engine.py`` at git revision REV, or a file)
+side by side with the current one in the same run, interleaved, so the two are compared under
+the same load.
 
 "Events" are simpy events processed (timeouts, process starts and ends, queue hand-overs), read
 from simpy's event counter. The bare loop is 100 processes each doing ``yield env.timeout(1)``:
@@ -25,6 +29,7 @@ import time
 import numpy as np
 import simpy
 
+import aisre.simulator.runner as runner
 from aisre.simulator import load_topology, resolve_faults, simulate
 from aisre.simulator.engine import Engine
 from aisre.simulator.workload import draw_arrivals
@@ -45,22 +50,48 @@ def bare_rate(events: int = 300_000, clock=time.perf_counter) -> float:
     return events / (clock() - t)
 
 
-def engine_only(topology: str, rate: float, duration: float, seed: int = 1, clock=time.perf_counter) -> tuple[int, float]:
+def load_engine(ref: str) -> type:
+    """Return the Engine class of simulator/engine.py at git revision *ref* (or in file *ref*)."""
+    import importlib.util
+    import tempfile
+    from pathlib import Path
+
+    path = Path(ref)
+    if not path.is_file():
+        src = subprocess.run(["git", "show", f"{ref}:simulator/engine.py"], check=True, capture_output=True, text=True,
+                             cwd=Path(__file__).resolve().parents[1]).stdout  # fmt: skip
+        path = Path(tempfile.mkdtemp()) / "engine_before.py"
+        path.write_text(src)
+    spec = importlib.util.spec_from_file_location("aisre.simulator._engine_before", path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = mod
+    spec.loader.exec_module(mod)
+    return mod.Engine
+
+
+def engine_only(topology: str, rate: float, duration: float, seed: int = 1, clock=time.perf_counter,
+                engine: type = Engine) -> tuple[int, float]:
     """(events, seconds of *clock*) of the engine alone, no telemetry."""
     topo = load_topology(topology)
     rng = np.random.default_rng(seed)
     arr = draw_arrivals([w for _, _, w in topo.entry_endpoints()], rate, duration, rng, shape=topo.workload)
-    eng = Engine(topo, resolve_faults(["cpu:" + topo.services[1].name], topo, duration), arr, rng, duration=duration)
+    eng = engine(topo, resolve_faults(["cpu:" + topo.services[1].name], topo, duration), arr, rng, duration=duration)
     t = clock()
     res = eng.run()
     return res.sim_events, clock() - t
 
 
-def full(topology: str, rate: float, duration: float, faults=(), seed: int = 1, clock=time.perf_counter) -> tuple[dict, float]:
-    """(stats, seconds of *clock*) of a whole simulate() call."""
-    t = clock()
-    case = simulate(topology, list(faults), duration=duration, rate=rate, seed=seed)
-    return case.meta["stats"], clock() - t
+def full(topology: str, rate: float, duration: float, faults=(), seed: int = 1, clock=time.perf_counter,
+         engine: type = Engine) -> tuple[dict, float]:
+    """(stats, seconds of *clock*) of a whole simulate() call (with *engine* in place)."""
+    saved = runner.Engine
+    runner.Engine = engine
+    try:
+        t = clock()
+        case = simulate(topology, list(faults), duration=duration, rate=rate, seed=seed)
+        return case.meta["stats"], clock() - t
+    finally:
+        runner.Engine = saved
 
 
 def child_random(n: int, duration: float, rate: float) -> None:
@@ -85,6 +116,8 @@ def in_subprocess(n: int, duration: float, rate: float) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="shorter runs, fewer repeats")
+    ap.add_argument("--before", default="", help="also measure the engine at this git revision or file")
+    ap.add_argument("--events-only", action="store_true", help="only the events-per-second comparison")
     ap.add_argument("--child-random", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--duration", type=float, default=600.0, help=argparse.SUPPRESS)
     ap.add_argument("--rate", type=float, default=50.0, help=argparse.SUPPRESS)
@@ -95,25 +128,36 @@ def main() -> None:
     reps = 2 if args.quick else 5
     dur = 120.0 if args.quick else 600.0
 
+    engines = [("current", Engine)]
+    if args.before:
+        engines.insert(0, (f"before ({args.before[:12]})", load_engine(args.before)))
     for label, clock in (("wall", time.perf_counter), ("CPU", time.process_time)):
-        print(f"== events per {label} second (Online Boutique, 50 req/s, cpu fault, {reps} interleaved pairs)")
-        bare, eng_r, full_r = [], [], []
+        print(f"== events per {label} second (Online Boutique, 50 req/s, cpu fault, {reps} interleaved rounds)")
+        bare: list[float] = []
+        eng_r = {n: [] for n, _ in engines}
+        full_r = {n: [] for n, _ in engines}
         for _ in range(reps):
             b = bare_rate(clock=clock)
-            ev, sec = engine_only("online-boutique", 50, dur, clock=clock)
-            e = ev / sec
-            stats, sec = full("online-boutique", 50, dur, ["cpu:cartservice@%d*0.9" % (dur / 2)], clock=clock)
-            f = stats["sim_events"] / sec
-            b = (b + bare_rate(clock=clock)) / 2  # the bare rate on either side of the pair
+            for name, E in engines:
+                ev, sec = engine_only("online-boutique", 50, dur, clock=clock, engine=E)
+                eng_r[name].append(ev / sec)
+                stats, sec = full("online-boutique", 50, dur, ["cpu:cartservice@%d*0.9" % (dur / 2)], clock=clock, engine=E)
+                full_r[name].append(stats["sim_events"] / sec)
+            b = (b + bare_rate(clock=clock)) / 2  # the bare rate on either side of the round
             bare.append(b)
-            eng_r.append(e / b)
-            full_r.append(f / b)
-        print(f"bare simpy loop            {np.median(bare):12,.0f} events/s (median)")
-        print(f"engine, no telemetry       {np.median(eng_r) * np.median(bare):12,.0f} events/s  "
-              f"(median {np.median(eng_r):.0%} of bare, range {min(eng_r):.0%}-{max(eng_r):.0%})")
-        print(f"simulate(), all telemetry  {np.median(full_r) * np.median(bare):12,.0f} events/s  "
-              f"(median {np.median(full_r):.0%} of bare, range {min(full_r):.0%}-{max(full_r):.0%})")
+            for name, _ in engines:
+                eng_r[name][-1] /= b
+                full_r[name][-1] /= b
+        print(f"bare simpy loop                      {np.median(bare):12,.0f} events/s (median)")
+        for name, _ in engines:
+            e, f = eng_r[name], full_r[name]
+            print(f"{name:<20} engine, no telemetry  {np.median(e) * np.median(bare):10,.0f} events/s  "
+                  f"(median {np.median(e):.0%} of bare, range {min(e):.0%}-{max(e):.0%})")
+            print(f"{name:<20} simulate(), all tel.  {np.median(f) * np.median(bare):10,.0f} events/s  "
+                  f"(median {np.median(f):.0%} of bare, range {min(f):.0%}-{max(f):.0%})")
         print()
+    if args.events_only:
+        return
 
     print("== Online Boutique at 200 requests/s,", int(dur), "simulated s")
     stats, wall = full("online-boutique", 200, dur, ["cpu:cartservice@%d*0.9" % (dur / 2)])

@@ -14,6 +14,10 @@ its in-flight and queued requests, and the load balancer keeps sending it traffi
 readiness probe notices (``PROBE_LAG``). An autoscaler adds replicas on CPU. Fault kinds change
 instance state at their start and end (see ``docs/faults.md``).
 
+Speed: the hot path (:meth:`Engine._serve`) reads simpy's clock as ``env._now`` rather than
+through the ``now`` property: it runs once per call and per resume, and the property call was a
+measurable share of the run.
+
 Determinism: simpy orders simultaneous events by insertion, and every random number comes from
 buffers refilled from the one ``numpy.random.Generator`` passed in, consumed in event order; no
 global random state is touched.
@@ -340,15 +344,16 @@ class Engine:
         timeout = env.timeout
         process = env.process
         eps = self.entry_eps
-        root = self._root
+        serve = self._serve
+        ep_svc = self.ep_svc
+        ep_timeout = self.ep_timeout
         for k, (t, e) in enumerate(zip(self.arrivals.times.tolist(), self.arrivals.entry.tolist())):
-            dt = t - env.now
+            dt = t - env._now
             if dt > 0:
                 yield timeout(dt)
-            process(root(k, eps[e]))
-
-    def _root(self, trace: int, ep: int) -> Any:
-        yield from self._serve(trace, -1, -1, self.ep_svc[ep], ep, self.env.now + self.ep_timeout[ep], 0)
+            ep = eps[e]
+            # the request's own generator is the process: no wrapper frame on every resume
+            process(serve(k, -1, -1, ep_svc[ep], ep, env._now + ep_timeout[ep], 0))
 
     def _attempts(
         self, trace: int, parent: int, caller: int, s: int, ep: int, retries: int, timeout: float, deadline: float
@@ -356,7 +361,7 @@ class Engine:
         env = self.env
         attempt = 0
         while True:
-            dl = env.now + timeout
+            dl = env._now + timeout
             if dl > deadline:
                 dl = deadline
             status = yield from self._serve(trace, parent, caller, s, ep, dl, attempt)
@@ -364,13 +369,13 @@ class Engine:
                 return status
             attempt += 1
             backoff = 0.025 * (1 << attempt) * (0.5 + self._u())
-            if env.now + backoff >= deadline:
+            if env._now + backoff >= deadline:
                 return status
             yield env.timeout(backoff)
 
     def _serve(self, trace: int, parent: int, caller: int, s: int, ep: int, deadline: float, attempt: int) -> Any:
         env = self.env
-        now = env.now
+        now = env._now
         recs = self.recs
         rec = len(recs)
         recs.append(None)
@@ -416,10 +421,10 @@ class Engine:
             sem.waiters.append(ev)
             env.timeout(deadline - now).callbacks.append(lambda _e, ev=ev: _expire(ev, _e))
             got = yield ev
-            wait = env.now - now
+            wait = env._now - now
             if not got:
                 cause = TIMEOUT if got is False else RESET
-                recs[rec] = (now, env.now, trace, parent, s, i, ep, cause, 0.0, 1, caller, attempt, wait, -1)
+                recs[rec] = (now, env._now, trace, parent, s, i, ep, cause, 0.0, 1, caller, attempt, wait, -1)
                 return cause
         epoch = self.epoch[i]
         wi = self._wi  # self._w() inlined: once per call
@@ -433,24 +438,24 @@ class Engine:
         if flagged:
             t_work *= self.slow[i]
             if self.leak_rate[i]:
-                frac = self._mem_frac(i, env.now)
+                frac = self._mem_frac(i, env._now)
                 if frac > 0.8:  # garbage collection thrashes as the heap fills
                     t_work *= 1.0 + 20.0 * (frac - 0.8)
         t_work += extra
         self.active[i] += 1
         self.cpu_acc[i] += work
-        left = deadline - env.now
+        left = deadline - env._now
         if t_work >= left:
             # the caller gives up at its deadline; the server still finishes the work
             if left > 0:
                 yield env.timeout(left)
             rest = t_work - max(left, 0.0)
             env.timeout(rest).callbacks.append(lambda _e, i=i, epoch=epoch: self._late(i, epoch))
-            recs[rec] = (now, env.now + rest, trace, parent, s, i, ep, TIMEOUT, work, 1, caller, attempt, wait, -1)
+            recs[rec] = (now, env._now + rest, trace, parent, s, i, ep, TIMEOUT, work, 1, caller, attempt, wait, -1)
             return TIMEOUT
         yield env.timeout(t_work)
         if self.epoch[i] != epoch:
-            recs[rec] = (now, env.now, trace, parent, s, i, ep, RESET, work, 1, caller, attempt, wait, -1)
+            recs[rec] = (now, env._now, trace, parent, s, i, ep, RESET, work, 1, caller, attempt, wait, -1)
             return RESET
         self.active[i] -= 1
         status = OK
@@ -475,13 +480,13 @@ class Engine:
                     opts = [c for c in step for _ in range(c[2])]
                     for c, p in zip(opts, procs):
                         if p.value != OK and not c[3]:
-                            status, detail = (TIMEOUT if env.now >= deadline else UPSTREAM), c[0]
+                            status, detail = (TIMEOUT if env._now >= deadline else UPSTREAM), c[0]
                             break
                 else:
                     cs, ce, count, optional, retries, timeout, pool, asynchronous = step
                     for _ in range(count):
                         if asynchronous:
-                            env.process(self._attempts(trace, rec, i, cs, ce, retries, timeout, env.now + timeout))
+                            env.process(self._attempts(trace, rec, i, cs, ce, retries, timeout, env._now + timeout))
                             continue
                         if pool:
                             r = yield from self._pooled(trace, rec, i, cs, ce, retries, timeout, deadline, pool)
@@ -489,7 +494,7 @@ class Engine:
                             # _attempts inlined: this loop runs once per call, the hottest path
                             attempt = 0
                             while True:
-                                dl = env.now + timeout
+                                dl = env._now + timeout
                                 if dl > deadline:
                                     dl = deadline
                                 r = yield from self._serve(trace, rec, i, cs, ce, dl, attempt)
@@ -497,14 +502,14 @@ class Engine:
                                     break
                                 attempt += 1
                                 backoff = 0.025 * (1 << attempt) * (0.5 + self._u())
-                                if env.now + backoff >= deadline:
+                                if env._now + backoff >= deadline:
                                     break
                                 yield env.timeout(backoff)
                         if r != OK and not optional:
                             if r == _NO_CONNECTION:
                                 status = POOL
                             else:
-                                status = TIMEOUT if env.now >= deadline else UPSTREAM
+                                status = TIMEOUT if env._now >= deadline else UPSTREAM
                             detail = cs
                             break
                 if status != OK or self.epoch[i] != epoch:
@@ -513,7 +518,7 @@ class Engine:
                 status = RESET
         if self.epoch[i] == epoch:
             self._release(sem)
-        recs[rec] = (now, env.now, trace, parent, s, i, ep, status, work, 1, caller, attempt, wait, detail)
+        recs[rec] = (now, env._now, trace, parent, s, i, ep, status, work, 1, caller, attempt, wait, detail)
         return status
 
     def _pooled(
