@@ -282,6 +282,9 @@ def test_the_plan_shows_decisions_and_the_dry_run(wb: Workbench):
     kinds = [r.kind for r in AuditLog().records(case_id=view.plan.case_id)]
     assert kinds.count("dry_run") == len(view.plan.steps)
     assert all(dry for _sid, _a, _t, dry in view.executor.calls)  # only dry runs so far
+    view.dry_run_button.click()
+    kinds = [r.kind for r in AuditLog().records(case_id=view.plan.case_id)]
+    assert kinds.count("dry_run") == 2 * len(view.plan.steps)
 
 
 def test_approve_writes_an_approval_record_naming_who(wb: Workbench):

@@ -19,7 +19,8 @@ SHOWN = 10
 class HypothesisTable(w.VBox):
     """The ranking as a selectable table.
 
-    Attributes: ``ranking``, ``hypotheses`` (the rows), ``table`` (HTML of every row), ``select``
+    Attributes: ``ranking``, ``hypotheses`` (the rows), ``table`` (HTML of every row's scores,
+    folded), ``select``
     (a Select whose value is the row index, ``None`` when the ranker abstained) and ``evidence``
     (HTML of the selected row's evidence).
     """
@@ -33,12 +34,12 @@ class HypothesisTable(w.VBox):
         self.select = w.Select(options=options, value=0 if options else None, rows=min(SHOWN, max(2, len(options))),
                                description="select", layout=w.Layout(width="100%"))
         self.table = w.HTML(self._table())
-        self.evidence = w.HTML()
+        self.evidence = w.HTML(layout=w.Layout(max_height="260px", overflow="auto"))
         self.select.observe(self._on_select, names="value")
         head = f"<b>root-cause hypotheses</b> ({esc(ranking.method)}, {ranking.seconds:.1f} s)"
         if ranking.abstained:
             head += f": abstained ({esc(ranking.reason)})"
-        super().__init__([w.HTML(head), self.table, self.select, self.evidence])
+        super().__init__([w.HTML(head), self.select, self.evidence, self.table])
         self.add_class("aisre-hypotheses")
         self._show()
 
@@ -48,8 +49,9 @@ class HypothesisTable(w.VBox):
             f"<td>{h.score:.3g}</td><td>{len(h.evidence)}</td><td>{esc(h.evidence[0].text if h.evidence else '')}</td></tr>"
             for n, h in enumerate(self.hypotheses)
         )
-        return ("<table><thead><tr><th>#</th><th>entity</th><th>fault</th><th>confidence</th><th>score</th>"
-                f"<th>evidence</th><th>first evidence</th></tr></thead><tbody>{rows}</tbody></table>")
+        return (f"<details><summary>scores of all {len(self.hypotheses)} hypotheses</summary>"
+                "<table><thead><tr><th>#</th><th>entity</th><th>fault</th><th>confidence</th><th>score</th>"
+                f"<th>evidence</th><th>first evidence</th></tr></thead><tbody>{rows}</tbody></table></details>")
 
     @property
     def selected(self) -> Hypothesis | None:
