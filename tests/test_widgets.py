@@ -265,6 +265,31 @@ def test_clicking_a_node_updates_the_detail_panel(wb: Workbench):
     assert set(wb.timeline.table["entity"]) == {"fe"}
 
 
+def test_the_service_picker_does_what_a_click_does(wb: Workbench):
+    wb.graph.picker.value = "fe"
+    assert wb.detail.entity == "fe" and wb.timeline.entity.value == "fe"
+    click(wb.graph, "cart")
+    assert wb.graph.picker.value == "cart" and wb.detail.entity == "cart"
+
+
+def test_graph_falls_back_to_a_static_figure_without_anywidget(monkeypatch):
+    """Without plotly's widget support the graph still draws (static) and the picker still works."""
+    import plotly.graph_objects as go
+
+    from aisre.widgets import CausalGraph
+
+    def missing(*_a, **_k):
+        raise ImportError("Please install anywidget to use the FigureWidget class")
+
+    monkeypatch.setattr(go, "FigureWidget", missing)
+    graph = CausalGraph(build_toy_case(), toy_ranking(), hypothesis=toy_ranking().hypotheses[0])
+    drawn = graph._box.children[0].outputs[0]["data"]["application/vnd.plotly.v1+json"]
+    assert drawn["data"][2]["customdata"] == ["cart", "fe", "redis"]
+    assert len([x for x in drawn["data"][1]["x"] if x is not None]) == 4  # fe->cart, cart->redis
+    graph.picker.value = "redis"
+    assert graph.detail.entity == "redis"
+
+
 # --------------------------------------------------------------------------- plan buttons
 
 

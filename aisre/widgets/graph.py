@@ -269,9 +269,11 @@ class CausalGraph(w.HBox):
     """The service graph with the detail panel beside it.
 
     Attributes: ``figure`` (FigureWidget: trace 0 the edges, trace 1 the evidence chain, trace 2
-    the services; replaced by a new one when the highlight changes), ``detail`` (:class:`DetailPanel`), ``graph`` (the networkx DiGraph),
-    ``positions``, ``scores`` (anomaly 0..1 per node), ``highlighted`` (the chain's edges) and
-    ``selected`` (the node last clicked).
+    the services; replaced by a new one when the highlight changes; a static Figure when plotly's
+    widget support, anywidget, is missing), ``picker`` (Dropdown: the same choice as a click),
+    ``detail`` (:class:`DetailPanel`), ``graph`` (the networkx DiGraph), ``positions``,
+    ``scores`` (anomaly 0..1 per node), ``highlighted`` (the chain's edges) and ``selected`` (the
+    node last clicked).
     """
 
     def __init__(self, case: Case, ranking: Ranking | None, *, hypothesis: Hypothesis | None = None) -> None:
@@ -285,15 +287,27 @@ class CausalGraph(w.HBox):
         self._click_listeners: list[Callable[[str], None]] = []
         self.highlighted, self._target = self._chain(hypothesis)
         self.detail = DetailPanel(case, ranking, self.graph)
-        self.figure = self._widget()
-        self._box = w.Box([self.figure], layout=w.Layout(width="60%"))
+        self.picker = w.Dropdown(options=[("(click a service)", None), *((n, n) for n in self.nodes)], value=None,
+                                 description="service", layout=w.Layout(width="320px"))
+        self.picker.observe(self._on_pick, names="value")
+        self.figure, view = self._widget()
+        self._box = w.Box([view], layout=w.Layout(width="100%"))
         self._box.add_class("aisre-graph")
-        super().__init__([self._box, self.detail], layout=w.Layout(width="100%"))
+        super().__init__([w.VBox([self._box, self.picker], layout=w.Layout(width="60%")), self.detail],
+                         layout=w.Layout(width="100%"))
 
-    def _widget(self) -> go.FigureWidget:
-        fig = go.FigureWidget(self._build())
+    def _widget(self) -> tuple[go.Figure, w.Widget]:
+        """Return the figure and the widget that shows it: a FigureWidget (clickable), else the
+        static figure in an Output."""
+        try:
+            fig = go.FigureWidget(self._build())
+        except ImportError:  # plotly >= 6 needs anywidget for FigureWidget
+            static = self._build()
+            out = w.Output()
+            show_figure(out, static)
+            return static, out
         fig.data[2].on_click(self._on_click)
-        return fig
+        return fig, fig
 
     # building
     def _segments(self, edges: Iterable[tuple[str, str]]) -> tuple[list[float | None], list[float | None]]:
@@ -353,8 +367,9 @@ class CausalGraph(w.HBox):
     def highlight(self, hypothesis: Hypothesis | None) -> list[tuple[str, str]]:
         """Draw *hypothesis*' evidence chain in red (``None`` clears it); return the chain."""
         self.highlighted, self._target = self._chain(hypothesis)
-        old, self.figure = self.figure, self._widget()
-        self._box.children = (self.figure,)
+        old = self._box.children[0]
+        self.figure, view = self._widget()
+        self._box.children = (view,)
         old.close()
         return self.highlighted
 
@@ -373,6 +388,9 @@ class CausalGraph(w.HBox):
         if node not in self.graph:
             raise KeyError(node)
         self.selected = node
+        if self.picker.value != node:
+            self.picker.value = node  # observers call back here, where selected == node
+            return
         self.detail.show(node)
         for fn in self._click_listeners:
             fn(node)
@@ -380,6 +398,10 @@ class CausalGraph(w.HBox):
     def on_select(self, fn: Callable[[str], None]) -> None:
         """Call *fn(node)* whenever a node is selected (clicked)."""
         self._click_listeners.append(fn)
+
+    def _on_pick(self, change: dict[str, Any]) -> None:
+        if change["new"] is not None:
+            self.select(change["new"])
 
     def _on_click(self, trace: Any, points: Any, state: Any) -> None:
         inds = list(getattr(points, "point_inds", []) or [])
