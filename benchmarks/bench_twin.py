@@ -155,10 +155,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nruns {len(rows)}, SLO breached in {len(breached)} ({time.perf_counter() - t0:.0f} s wall)")
     print(f"median TTM without remediation        {med(r[2].ttm_without for r in breached):6.0f} s")
     print(f"median TTM with fixed fault->action   {med(r[2].ttm_with for r in breached):6.0f} s  "
-          f"(mitigated {sum(r[2].ttm_with < r[2].ttm_without for r in breached)}/{len(breached)})")
+          f"(mitigated {sum(r[2].ok and r[2].ttm_with < r[2].ttm_without for r in breached)}/{len(breached)})")
     if have_planner and all(r[3] is not None for r in breached):
         print(f"median TTM with planner + policy      {med(r[3].ttm_with for r in breached):6.0f} s  "
-              f"(mitigated {sum(r[3].ttm_with < r[3].ttm_without for r in breached)}/{len(breached)})")
+              f"(mitigated {sum(r[3].ok and r[3].ttm_with < r[3].ttm_without for r in breached)}/{len(breached)})")
     return 0
 
 
