@@ -6,7 +6,8 @@ iterations while developing :mod:`aisre.rank.causal`.
 
     .venv/bin/python benchmarks/bench_rank_dev.py [--methods aisre,nsigma] [--delay S] [DATASET...]
 
-DATASET is one of rcd, nezha-ob, nezha-tt, petshop, rcaeval (default: all that load).
+DATASET is one of rcd, nezha-ob, nezha-tt, petshop, rcaeval, simulator (default: all that load);
+``--big`` also times a ``random:1000`` simulated case.
 """
 
 from __future__ import annotations
@@ -31,12 +32,34 @@ DATASETS: dict[str, tuple[str, str, Callable[[Case], bool]]] = {
     "nezha-tt": ("nezha", "nezha", lambda c: c.system == "TT"),
     "petshop": ("petshop", "petshop", lambda c: True),
     "rcaeval": ("rcaeval", "rcaeval", lambda c: True),
+    "simulator": ("", "", lambda c: True),
 }
+
+
+SIM_TOPOLOGIES = ("online-boutique", "sock-shop")
+
+
+def simulated_cases(per_kind: int = 2) -> list[Case]:
+    """Return simulator cases with a known answer: every fault kind, *per_kind* targets per
+    built-in topology (targets and seeds chosen by position, not by result)."""
+    import aisre.simulator as sim
+
+    cases = []
+    for topo in SIM_TOPOLOGIES:
+        services = [s for s in sim.load_topology(topo).service_names() if s not in ("frontend", "front-end")]
+        for k, kind in enumerate(sim.FAULT_KINDS):
+            for j in range(per_kind):
+                target = services[(k * per_kind + j) % len(services)]
+                cases.append(sim.simulate(topo, [f"{kind}:{target}@300+240"], duration=600, seed=100 * k + j))
+    return cases
 
 
 def load_cases(name: str) -> list[Case]:
     """Return the cases of development dataset *name* through the registered loader."""
     import aisre.datasets as ds
+
+    if name == "simulator":
+        return simulated_cases()
 
     folder, fmt, keep = DATASETS[name]
     return [c for c in ds.load(SHARED / folder, format=fmt) if keep(c)]
@@ -66,6 +89,12 @@ def evaluate(name: str, cases: Iterable[Case], methods: list[str], delay: float 
             if not hit(r, c.truth.service, 1):
                 misses.append((c.id, c.truth.service, c.truth.fault, r.entities()[:3]))
         n = len(cases) or 1
+        if name == "simulator":
+            kinds: dict[str, list[bool]] = {}
+            for c in cases:
+                r = ranker.rank(c)
+                kinds.setdefault(str(c.truth.fault), []).append(hit(r, c.truth.service, 1))
+            print("   AC@1 per kind:", " ".join(f"{k}={sum(v)/len(v):.2f}" for k, v in kinds.items()))
         print(f"{name:<9} {m:<7} n={len(cases):<3} AC@1={acc[1]/n:.2f} AC@3={acc[3]/n:.2f} AC@5={acc[5]/n:.2f} "
               f"abst={abst} median={statistics.median(secs) if secs else 0:.3f}s", flush=True)
         if verbose:
@@ -80,7 +109,19 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--methods", default="aisre,nsigma")
     p.add_argument("--delay", type=float, default=0.0)
     p.add_argument("-v", "--verbose", action="store_true")
+    p.add_argument("--big", action="store_true", help="time one random:1000 simulated case")
     a = p.parse_args(argv)
+    if a.big:
+        import aisre.simulator as sim
+
+        t = time.perf_counter()
+        case = sim.simulate("random:1000", ["cpu:svc-500@300+240"], duration=600, seed=7)
+        made = time.perf_counter() - t
+        for m in a.methods.split(","):
+            t = time.perf_counter()
+            r = get_ranker(m).rank(case)
+            print(f"random:1000 {m:<7} rank {time.perf_counter() - t:.1f}s (simulate {made:.1f}s) "
+                  f"top {r.entities()[:3]} truth {case.truth.service if case.truth else None}", flush=True)
     for name in a.datasets:
         try:
             cases = load_cases(name)

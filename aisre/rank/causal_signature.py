@@ -34,7 +34,9 @@ def fault_kind(signals: pd.DataFrame, feats: pd.Series) -> str | None:
     scores = signals["score"].to_numpy(dtype="float64")
     events = [n for n, k in zip(names_all, kinds, strict=True) if k == "event"]
     if events:
-        return "config" if any(n.endswith("config") for n in events) else "deploy"
+        for kind in ("crash", "config", "deploy"):
+            if any(n.endswith(kind) for n in events):
+                return kind
     if any(_CRASH.search(n) for n, z in zip(names_all, scores, strict=True) if z >= 3.0):
         return "crash"
     res, err = float(feats.get("resource", 0.0)), float(feats.get("error", 0.0))
