@@ -21,6 +21,7 @@ def _parameters(name: str, tmp: Path) -> dict:
     return {
         "postmortem": {"case_path": str(case_dir)},
         "investigate": {"case_path": str(case_dir)},
+        "app": {"case_path": str(case_dir)},
         "benchmark": {"paths": [str(case_dir.parent)], "methods": ["random", "nsigma"], "quick": True},
         "fault_injection": {"duration": 120.0, "rate": 10.0, "start": 40.0, "fault_duration": 60.0, "seeds": [1]},
     }[name]
