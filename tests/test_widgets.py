@@ -164,7 +164,8 @@ def test_workbench_exposes_its_parts(wb: Workbench):
     assert wb.hypotheses.selected.entity == "cart"
     assert wb.graph.nodes == ["cart", "fe", "redis"]
     assert wb.detail is wb.graph.detail
-    assert wb.detail.entity == "cart"  # the top suspect is shown first
+    assert wb.detail.entity == wb.graph.picker.value == "cart"  # the top suspect is shown first
+    assert wb.timeline.entity.value == ALL  # ... without filtering the timeline
     assert {s.id for s in wb.plan.plan.steps} == set(wb.plan.approve_buttons) == set(wb.plan.execute_buttons)
     assert wb.similar.note.startswith("no memory yet")
     assert set(wb.timings) >= {"incidents", "hypotheses", "graph", "timeline", "plan", "similar"}

@@ -46,7 +46,11 @@ def show_figure(out: Output, fig: Any) -> None:
     plotly renderer they already have, whether or not a kernel-side display hook is active.
     """
     spec = json.loads(pio.to_json(fig, validate=False))
-    spec["config"] = {"displaylogo": False, "responsive": True}
+    spec["config"] = {"displaylogo": False}
+    if fig.layout.height:
+        # The renderer sizes its node from the parent; a parent laid out before the figure
+        # arrives can leave it 0 px high, so the Output keeps room for the figure's height.
+        out.layout.min_height = f"{int(fig.layout.height) + 8}px"
     title = fig.layout.title.text if fig.layout.title and fig.layout.title.text else "figure"
     out.outputs = ({"output_type": "display_data", "metadata": {},
                     "data": {"application/vnd.plotly.v1+json": spec, "text/plain": f"<plotly figure: {title}>"}},)

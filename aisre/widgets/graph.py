@@ -284,6 +284,7 @@ class CausalGraph(w.HBox):
         self.scores = anomaly_scores(ranking, self.graph, case)
         self.nodes: list[str] = list(self.graph.nodes)
         self.selected: str | None = None
+        self._picking = False
         self._click_listeners: list[Callable[[str], None]] = []
         self.highlighted, self._target = self._chain(hypothesis)
         self.detail = DetailPanel(case, ranking, self.graph)
@@ -379,8 +380,9 @@ class CausalGraph(w.HBox):
         return (evidence_chain(hypothesis, self.graph, self.scores, self.case),
                 node_of(hypothesis.entity, self.graph, self.case))
 
-    def select(self, node: str) -> None:
-        """Show *node*'s signals in the detail panel and tell the listeners.
+    def select(self, node: str, *, notify: bool = True) -> None:
+        """Show *node*'s signals in the detail panel, show it in the picker, and (with *notify*)
+        tell the listeners.
 
         Raises:
             KeyError: for a node the graph does not have.
@@ -388,19 +390,22 @@ class CausalGraph(w.HBox):
         if node not in self.graph:
             raise KeyError(node)
         self.selected = node
-        if self.picker.value != node:
-            self.picker.value = node  # observers call back here, where selected == node
-            return
+        self._picking = True
+        try:
+            self.picker.value = node
+        finally:
+            self._picking = False
         self.detail.show(node)
-        for fn in self._click_listeners:
-            fn(node)
+        if notify:
+            for fn in self._click_listeners:
+                fn(node)
 
     def on_select(self, fn: Callable[[str], None]) -> None:
         """Call *fn(node)* whenever a node is selected (clicked)."""
         self._click_listeners.append(fn)
 
     def _on_pick(self, change: dict[str, Any]) -> None:
-        if change["new"] is not None:
+        if not self._picking and change["new"] is not None:
             self.select(change["new"])
 
     def _on_click(self, trace: Any, points: Any, state: Any) -> None:

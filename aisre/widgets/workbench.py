@@ -17,7 +17,7 @@ from aisre.errors import UsageError
 from aisre.remediate import AuditLog, Executor, Policy
 from aisre.triage import Incident
 from aisre.widgets._util import default_actor, esc, when
-from aisre.widgets.graph import CausalGraph
+from aisre.widgets.graph import CausalGraph, node_of
 from aisre.widgets.hypotheses import HypothesisTable
 from aisre.widgets.incidents import IncidentList
 from aisre.widgets.plan import PlanView
@@ -89,8 +89,9 @@ class Workbench(w.VBox):
         self.incidents.on_select(self._on_incident)
         self.graph.on_select(self._on_node)
         top = self.hypotheses.selected
-        if top is not None and top.entity in self.graph.graph:
-            self.graph.detail.show(top.entity)
+        first = node_of(top.entity, self.graph.graph, case) if top is not None else None
+        if first is not None:
+            self.graph.select(first, notify=False)  # its signals shown; the timeline stays whole
 
         tabs = w.Tab([self.plan, self.similar])
         for i, title in enumerate(("remediation plan", "similar past incidents")):
