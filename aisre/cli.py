@@ -380,12 +380,86 @@ def memory() -> None:
     """Incident memory: search, confirm, correct, export, import."""
 
 
-for _name in ("search", "confirm", "correct", "export", "import"):
+@memory.command("search")
+@click.argument("path", type=click.Path())
+@click.option("--k", "k", type=int, default=5, show_default=True)
+@click.pass_context
+def memory_search(ctx: click.Context, path: str, k: int) -> None:
+    """Past incidents similar to this case, each with why it is similar."""
+    from aisre.memory import Memory
+    from aisre.rank import get_ranker
 
-    def _memory_stub(_n: str = _name) -> None:
-        raise UsageError(f"aisre memory {_n} is not built yet (issue 9)")
+    case = _load_one(path)
+    mem = Memory()
+    matches = mem.similar(case, get_ranker("aisre").rank(case), k=k)
+    for problem in mem.problems:
+        click.echo(f"aisre: warning: {problem}", err=True)
+    _emit(ctx, {"matches": [m.to_dict() for m in matches]}, lambda: "\n".join(map(str, matches)) or "no similar incident")
 
-    memory.command(_name, help=f"Memory {_name} (issue 9).")(_memory_stub)
+
+@memory.command("remember")
+@click.argument("path", type=click.Path())
+@click.pass_context
+def memory_remember(ctx: click.Context, path: str) -> None:
+    """Store this case's investigation; prints the incident id to confirm or correct."""
+    from aisre.memory import Memory
+    from aisre.rank import get_ranker
+
+    case = _load_one(path)
+    mem = Memory()
+    ranking = mem.prior(case, get_ranker("aisre").rank(case))
+    incident = mem.remember(case, ranking)
+    _emit(ctx, {"incident": incident, "ranking": ranking.to_dict()}, lambda: f"remembered {incident}\n{ranking}")
+
+
+@memory.command("confirm")
+@click.argument("incident")
+@click.option("--by", "by", required=True, help="Who confirms.")
+@click.pass_context
+def memory_confirm(ctx: click.Context, incident: str, by: str) -> None:
+    """Confirm the first hypothesis of a remembered incident."""
+    from aisre.memory import Memory
+
+    Memory().confirm(incident, by=by)
+    _emit(ctx, {"incident": incident, "confirmed_by": by}, f"confirmed {incident}")
+
+
+@memory.command("correct")
+@click.argument("incident")
+@click.option("--service", required=True, help="The true root-cause service.")
+@click.option("--fault", default=None, help="The true fault kind.")
+@click.option("--by", "by", required=True, help="Who corrects.")
+@click.pass_context
+def memory_correct(ctx: click.Context, incident: str, service: str, fault: str | None, by: str) -> None:
+    """Correct the root cause of a remembered incident; later retrievals learn it."""
+    from aisre.memory import Memory
+
+    Memory().correct(incident, service, fault, by=by)
+    _emit(ctx, {"incident": incident, "service": service, "fault": fault, "by": by}, f"corrected {incident}: {service}")
+
+
+@memory.command("export")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.pass_context
+def memory_export(ctx: click.Context, file: str) -> None:
+    """Write every remembered incident as JSON lines."""
+    from aisre.memory import Memory
+
+    n = Memory().export(file)
+    _emit(ctx, {"exported": n, "file": file}, f"exported {n} incidents to {file}")
+
+
+@memory.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.pass_context
+def memory_import(ctx: click.Context, file: str) -> None:
+    """Read incidents from JSON lines; duplicates are skipped, corrupt lines reported."""
+    from aisre.memory import Memory
+
+    result = Memory().import_(file)
+    for line in result.get("errors", []):
+        click.echo(f"aisre: warning: {line}", err=True)
+    _emit(ctx, result, lambda: ", ".join(f"{k} {v}" for k, v in result.items() if k != "errors"))
 
 
 # --------------------------------------------------------------------------- postmortem
@@ -486,7 +560,27 @@ def benchmark_gate(ctx: click.Context, quick: bool, seed: int, json_file: str | 
     _emit(ctx, doc, lambda: json.dumps(doc, indent=1, default=_json_default))
 
 
-for _name, _issue in (("memory", 9), ("scorecard", 11)):
+@benchmark.command("memory")
+@click.option("--quick", is_flag=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--workers", type=int, default=1, show_default=True)
+@click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None)
+@click.pass_context
+def benchmark_memory(ctx: click.Context, quick: bool, seed: int, workers: int, json_file: str | None) -> None:
+    """AC@1 and time to mitigation with and without memory, on recurring and novel incidents."""
+    from aisre.bench.memory import run_memory_benchmark
+
+    doc = run_memory_benchmark(quick=quick, seed=seed, workers=workers, progress=sys.stderr.isatty())
+    doc.pop("rows", None)
+    if json_file:
+        Path(json_file).write_text(json.dumps(doc, indent=1, default=_json_default))
+    _emit(ctx, doc, lambda: json.dumps({k: doc[k] for k in ("recurring", "novel") if k in doc}, indent=1))
+    rec, nov = doc["recurring"], doc["novel"]
+    if rec["ac1_with"] <= rec["ac1_without"] or nov["ac1_with"] < nov["ac1_without"]:
+        raise _Exit(EXIT_NEEDS_PERSON)
+
+
+for _name, _issue in (("scorecard", 11),):
 
     def _bench_stub(quick: bool, json_file: str | None, _n: str = _name, _i: int = _issue) -> None:
         raise UsageError(f"aisre benchmark {_n} is not built yet (issue {_i})")

@@ -66,7 +66,7 @@ def test_help_and_version(capsys):
 
 def test_not_built_yet_is_honest(capsys):
     """A command whose issue is not done says so in one line, exit 3."""
-    code, _, err = _run(capsys, "memory", "search")
+    code, _, err = _run(capsys, "benchmark", "scorecard")
     assert code == 3 and "not built yet" in err
 
 
