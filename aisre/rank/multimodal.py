@@ -1,0 +1,338 @@
+"""A trace-and-log scoring channel for the causal ranker: per service, how strongly its own spans
+and logs say it is the root cause, with an onset, a fault-kind guess and one sentence of evidence.
+
+The channel never needs a fault-free period outside the case: it splits the case's own spans and
+logs at the detection time (or, when too little precedes it, at the first third of the data) and
+compares each *operation* after the split with the same operation before it. Three signals:
+
+- **self time** (a span's duration minus the union of its children's intervals): the time a
+  service spends in its own code. Callers inherit their callees' latency in their durations but
+  not in their self time, so a slow leaf is blamed on the leaf.
+- **call gaps**: the self time of a *client* span (one whose child runs in another service) is
+  the network and queueing between the two; it is blamed on the callee, where a network jam on
+  a pod shows (its callers' client spans slow down while its own server spans do not).
+- **error logs**: ERROR/WARN lines (and lines naming an exception) per service and template,
+  counted after the split against the rate before it; a template never seen before the split
+  counts in full, one seen before counts only its excess. A service whose errors are matched by
+  errors in a callee is partly explained by that callee.
+
+:func:`trace_log_scores` returns one row per service seen in spans or logs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from aisre.case import Case
+
+__all__ = [
+    "COLUMNS",
+    "ERROR_LEVELS",
+    "MIN_BEFORE",
+    "trace_log_scores",
+]
+
+COLUMNS = ("entity", "score", "onset", "fault", "evidence")
+"""Columns of the frame :func:`trace_log_scores` returns."""
+
+ERROR_LEVELS = {"ERROR": 1.0, "FATAL": 1.0, "CRITICAL": 1.0, "SEVERE": 1.0, "WARN": 0.5, "WARNING": 0.5}
+"""Weight of a log line by level (upper-cased); other levels count only when the text names an exception."""
+
+MIN_BEFORE = 3
+"""Spans of an operation needed before the split for the operation to have a baseline."""
+
+SPLIT_SHARE = 0.2
+"""Least share of spans before the detection time for it to be the split; else the split is the
+first third of the spans' time range (the fault then covers the whole window, and the early part
+is the least affected)."""
+
+TIME_FLOOR = 0.001
+"""Seconds below which a rise in self time is noise (timer resolution, scheduling)."""
+
+REF_QUANTILE = 0.9
+"""Quantile of the before-split self times an after-split span must exceed to count as slow."""
+
+SPREAD_CPU = 0.6
+"""Share of a service's operations (with a baseline) that must slow down to call the fault cpu."""
+
+LOG_WEIGHT = 1.0
+"""Weight of the error-log score relative to the span scores (both are in seconds-like units:
+one novel error line per minute weighs as one extra second of self time per minute)."""
+
+EDGE_WEIGHT = 1.0
+"""Weight of call-gap excess (blamed on the callee) relative to own self-time excess."""
+
+
+def _empty() -> pd.DataFrame:
+    return pd.DataFrame({
+        "entity": pd.Series(dtype=object), "score": pd.Series(dtype="float64"),
+        "onset": pd.Series(dtype="float64"), "fault": pd.Series(dtype=object),
+        "evidence": pd.Series(dtype=object),
+    })  # fmt: skip
+
+
+# --------------------------------------------------------------------------- spans
+
+
+def _segments(spans: pd.DataFrame) -> pd.DataFrame:
+    """Return one row per *segment* (a service's part of a trace: its entry span and every
+    descendant in the same service) plus one row per *call* between services.
+
+    A segment's ``self`` is its entry span's duration minus the union of its outgoing client
+    spans (spans with a child in another service), clipped to the entry: the time the service
+    spent itself, whatever its internal spans overlap (asynchronous handlers included). A call's
+    ``self`` is the client span's duration minus its callee's entry span: network and queueing,
+    blamed on the callee. Columns: service (blamed), channel (own/edge), operation, caller,
+    start, self.
+    """
+    s = spans[["trace_id", "span_id", "parent_id", "service", "operation", "start", "duration"]]
+    s = s.dropna(subset=["span_id", "service", "start", "duration"]).drop_duplicates(["trace_id", "span_id"])
+    s = s.reset_index(drop=True)
+    n = len(s)
+    service = s["service"].astype(str).to_numpy()
+    operation = s["operation"].astype(str).to_numpy()
+    start = s["start"].to_numpy(dtype="float64")
+    dur = np.clip(s["duration"].to_numpy(dtype="float64"), 0.0, None)
+    end = start + dur
+    trace = s["trace_id"].astype(str)
+    key = trace + "\x00" + s["span_id"].astype(str)
+    parent = pd.Index(key).get_indexer(trace + "\x00" + s["parent_id"].astype(str))
+    idx = np.arange(n)
+    inner = (parent >= 0) & (service[np.maximum(parent, 0)] == service)
+    # the segment entry of every span, by pointer doubling (depth is tens, not rows)
+    entry = np.where(inner, parent, idx)
+    for _ in range(64):
+        nxt = entry[entry]
+        if np.array_equal(nxt, entry):
+            break
+        entry = nxt
+    cross = (parent >= 0) & ~inner  # span i is a callee entry; parent[i] is the client span
+    client, callee_entry = parent[cross], idx[cross]
+    first = ~pd.Series(client).duplicated().to_numpy()
+    client, callee_entry = client[first], callee_entry[first]
+    seg = entry[client]
+    # union of the client spans of each segment, clipped to the segment's entry span
+    cs = np.maximum(start[client], start[seg])
+    ce = np.minimum(end[client], end[seg])
+    ok = ce > cs
+    seg_o, cs, ce = seg[ok], cs[ok], ce[ok]
+    order = np.lexsort((cs, seg_o))
+    seg_o, cs, ce = seg_o[order], cs[order], ce[order]
+    frame = pd.DataFrame({"p": seg_o, "ce": ce})
+    prev = frame.groupby("p", sort=False)["ce"].cummax().groupby(frame["p"], sort=False).shift(1)
+    prev = np.nan_to_num(prev.to_numpy(dtype="float64"), nan=-np.inf)
+    covered = np.bincount(seg_o, weights=np.clip(ce - np.maximum(cs, prev), 0.0, None), minlength=n)
+    entries = np.flatnonzero(entry == idx)
+    own = pd.DataFrame({
+        "service": service[entries], "channel": "own", "operation": operation[entries],
+        "caller": "", "start": start[entries], "self": np.clip(dur[entries] - covered[entries], 0.0, None),
+    })  # fmt: skip
+    calls = pd.DataFrame({
+        "service": service[callee_entry], "channel": "edge", "operation": operation[callee_entry],
+        "caller": service[client], "start": start[client],
+        "self": np.clip(dur[client] - dur[callee_entry], 0.0, None),
+    })  # fmt: skip
+    return pd.concat([own, calls], ignore_index=True)
+
+
+def _split_time(times: np.ndarray, at: float | None) -> float:
+    """Return the time that separates the reference part from the examined part (see SPLIT_SHARE)."""
+    if times.size == 0:
+        return float(at) if at is not None else np.nan
+    if at is not None and np.isfinite(at) and np.mean(times < at) >= SPLIT_SHARE:
+        return float(at)
+    lo, hi = float(np.min(times)), float(np.max(times))
+    return lo + (hi - lo) / 3.0
+
+
+def _span_scores(spans: pd.DataFrame, split: float) -> pd.DataFrame:
+    """Return per service: ``own`` and ``edge`` excess seconds per minute after the split, the
+    share of its operations that slowed down, an onset, and the most telling operation."""
+    st = _segments(spans)
+    st["blame"] = st["service"]
+    st["key"] = st["service"] + "\x00" + st["operation"] + "\x00" + st["caller"]
+    before = st["start"].to_numpy() < split
+    grouped = st[before].groupby("key")["self"]
+    ref = pd.DataFrame({"n_ref": grouped.size(), "ref_med": grouped.median(), "ref_hi": grouped.quantile(REF_QUANTILE)})
+    after = st[~before].join(ref, on="key", how="left")
+    after["n_ref"] = after["n_ref"].fillna(0)
+    own_ok = (after["channel"] == "own") & (after["n_ref"] >= MIN_BEFORE)
+    # a call's network gap is a few milliseconds on every edge of a healthy system, so the
+    # gaps of all calls in the window are each edge's reference; an edge's own history only
+    # raises it (an edge that was always slow is not newly slow)
+    gaps = st.loc[st["channel"] == "edge", "self"]
+    pooled_hi = float(gaps.quantile(REF_QUANTILE)) if len(gaps) else 0.0
+    pooled_med = float(gaps.median()) if len(gaps) else 0.0
+    is_edge = after["channel"] == "edge"
+    own_hi = np.where(after["n_ref"] >= MIN_BEFORE, after["ref_hi"], after["ref_med"]).astype("float64")
+    edge_hi = np.fmax(np.nan_to_num(own_hi, nan=0.0), pooled_hi)
+    after["ref_med"] = np.where(is_edge, np.fmax(after["ref_med"], pooled_med), after["ref_med"])
+    after = after[own_ok | is_edge]
+    threshold = np.where(after["channel"] == "edge", edge_hi[(own_ok | is_edge).to_numpy()],
+                         np.maximum(after["ref_hi"], after["ref_med"])) + TIME_FLOOR
+    if after.empty:
+        return pd.DataFrame()
+    after = after.assign(excess=np.clip(after["self"] - threshold, 0.0, None))
+    after = after.assign(slow=after["excess"] > 0)
+    minutes = max((float(st["start"].max()) - split) / 60.0, 1.0 / 6.0)
+    per_key = after.groupby(["blame", "channel", "key"], sort=False).agg(
+        excess=("excess", "sum"), slow=("slow", "mean"), n=("slow", "size"),
+        med=("self", "median"), ref_med=("ref_med", "first"), operation=("operation", "first"),
+        service=("caller", "first")).reset_index()
+    # an operation counts as slowed when most of its after-split spans exceed its reference
+    per_key["moved"] = per_key["slow"] >= 0.5
+    own = per_key[per_key["channel"] == "own"].groupby("blame").agg(
+        own=("excess", "sum"), spread=("moved", "mean"), n_ops=("moved", "size"))
+    edge = per_key[per_key["channel"] == "edge"].groupby("blame").agg(edge=("excess", "sum"))
+    out = own.join(edge, how="outer").fillna({"own": 0.0, "edge": 0.0, "spread": 0.0, "n_ops": 0})
+    out[["own", "edge"]] = out[["own", "edge"]] / minutes
+    slow_times = after[after["slow"]].groupby("blame")["start"].quantile(0.1)
+    out["onset"] = slow_times.reindex(out.index)
+    top = per_key.sort_values("excess", ascending=False, kind="stable").drop_duplicates("blame")
+    out = out.join(top.set_index("blame")[["operation", "service", "channel", "med", "ref_med", "slow", "n"]]
+                   .rename(columns={"service": "top_service", "channel": "top_channel"}))
+    return out
+
+
+# --------------------------------------------------------------------------- logs
+
+
+def _log_scores(logs: pd.DataFrame, split: float) -> pd.DataFrame:
+    """Return per service: error lines per minute after the split beyond the rate before it
+    (novel templates in full), an onset, and the most telling template."""
+    lg = logs[["time", "entity", "level", "template", "message"]].dropna(subset=["time", "entity"])
+    if lg.empty:
+        return pd.DataFrame()
+    level = lg["level"].astype(str).str.upper()
+    weight = level.map(ERROR_LEVELS).fillna(0.0).to_numpy()
+    text = lg["message"].astype(str).str.contains("exception", case=False, regex=False).to_numpy()
+    weight = np.where((weight == 0) & text, 0.5, weight)
+    lg = lg.assign(w=weight, template=lg["template"].fillna(lg["message"].astype(str).str[:60]).astype(str),
+                   entity=lg["entity"].astype(str))
+    lg = lg[lg["w"] > 0]
+    if lg.empty:
+        return pd.DataFrame()
+    t = logs["time"].to_numpy(dtype="float64")
+    t_before = max(split - float(np.nanmin(t)), 1.0)
+    t_after = max(float(np.nanmax(t)) - split, 1.0)
+    before = lg["time"].to_numpy() < split
+    counts = pd.DataFrame({
+        "entity": lg["entity"], "template": lg["template"], "w": lg["w"], "before": before,
+    }).groupby(["entity", "template"]).agg(
+        w=("w", "max"), n_before=("before", "sum"), n=("before", "size")).reset_index()  # fmt: skip
+    counts["n_after"] = counts["n"] - counts["n_before"]
+    expected = counts["n_before"] * (t_after / t_before)
+    novel = counts["n_before"] == 0
+    counts["excess"] = np.where(novel, counts["n_after"], np.clip(counts["n_after"] - expected, 0.0, None) * 0.5)
+    counts["excess"] = counts["excess"] * counts["w"] / (t_after / 60.0)
+    counts = counts[counts["excess"] > 0]
+    if counts.empty:
+        return pd.DataFrame()
+    out = counts.groupby("entity").agg(log=("excess", "sum"))
+    first = lg[~before].merge(counts[["entity", "template"]], on=["entity", "template"])
+    out["log_onset"] = first.groupby("entity")["time"].min().reindex(out.index)
+    top = counts.sort_values("excess", ascending=False, kind="stable").drop_duplicates("entity").set_index("entity")
+    out = out.join(top[["template", "n_after", "n_before"]].rename(columns={"template": "log_template"}))
+    return out
+
+
+def _explain_by_callees(scores: pd.Series, case: Case) -> pd.Series:
+    """Return *scores* with each service's score reduced by its strongest callee's: errors and
+    slowness a callee shows first are the callee's, and its callers only pass them on."""
+    topo = case.topology
+    if topo is None or scores.empty:
+        return scores
+    edges = pd.DataFrame([(u, v) for u, v, k in topo.edges() if k == "calls"], columns=["caller", "callee"])
+    if edges.empty:
+        return scores
+    edges["callee_score"] = edges["callee"].map(scores).fillna(0.0)
+    best = edges.groupby("caller")["callee_score"].max().reindex(scores.index).fillna(0.0)
+    return (scores - best).clip(lower=0.0) + 0.1 * scores
+
+
+# --------------------------------------------------------------------------- public
+
+
+def trace_log_scores(case: Case) -> pd.DataFrame:
+    """Return one row per service seen in *case*'s spans or logs: ``entity``, ``score`` (>= 0,
+    higher = more likely the root cause, 0 when nothing moved), ``onset`` (unix s or NaN),
+    ``fault`` (a kind of :data:`aisre.case.FAULT_KINDS` or None) and ``evidence`` (one sentence).
+
+    Rows are sorted by score, highest first; a case without spans and logs gives an empty frame
+    with those columns. Never raises on well-formed Case tables.
+    """
+    spans, logs = case.spans, case.logs
+    has_spans = spans is not None and not spans.empty
+    has_logs = logs is not None and not logs.empty
+    if not has_spans and not has_logs:
+        return _empty()
+    at = float(case.detected_at) if case.detected_at is not None else None
+    parts = []
+    if has_spans:
+        split = _split_time(spans["start"].to_numpy(dtype="float64"), at)
+        sp = _span_scores(spans, split)
+        if not sp.empty:
+            parts.append(sp)
+    if has_logs:
+        split_l = _split_time(logs["time"].to_numpy(dtype="float64"), at)
+        lg = _log_scores(logs, split_l)
+        if not lg.empty:
+            parts.append(lg)
+    names = set()
+    if has_spans:
+        names |= set(spans["service"].dropna().astype(str))
+    if has_logs:
+        names |= set(logs["entity"].dropna().astype(str))
+    table = pd.DataFrame(index=pd.Index(sorted(names), name="entity"))
+    for part in parts:
+        table = table.join(part, how="left")
+    for col in ("own", "edge", "log", "spread"):
+        table[col] = table[col].fillna(0.0) if col in table else 0.0
+    span_part = table["own"] + EDGE_WEIGHT * table["edge"]
+    log_part = _explain_by_callees(LOG_WEIGHT * table["log"], case)
+    score = span_part + log_part
+    table["score"] = score.to_numpy()
+    table["fault"] = _fault(table)
+    table["onset"] = _onset(table)
+    table["evidence"] = _evidence(table)
+    out = table.reset_index()[list(COLUMNS)]
+    return out.sort_values(["score", "entity"], ascending=[False, True], kind="stable", ignore_index=True)
+
+
+def _fault(t: pd.DataFrame) -> pd.Series:
+    span_part = t["own"] + EDGE_WEIGHT * t["edge"]
+    kind = np.where(t["log"] * LOG_WEIGHT > span_part, "error",
+                    np.where(t["edge"] * EDGE_WEIGHT > t["own"], "delay",
+                             np.where(t["spread"] >= SPREAD_CPU, "cpu", "delay")))
+    return pd.Series(np.where(t["score"] > 0, kind, None), index=t.index, dtype=object)
+
+
+def _onset(t: pd.DataFrame) -> pd.Series:
+    cols = [c for c in ("onset", "log_onset") if c in t]
+    if not cols:
+        return pd.Series(np.nan, index=t.index)
+    return t[cols].min(axis=1).where(t["score"] > 0)
+
+
+def _evidence(t: pd.DataFrame) -> pd.Series:
+    empty = pd.Series("", index=t.index, dtype=object)
+    text = empty.copy()
+    if "operation" in t:
+        med = (t["med"] * 1000).round(1).astype(str)
+        ref = (t["ref_med"] * 1000).round(1).astype(str)
+        share = (t["slow"] * 100).round(0).fillna(0).astype(int).astype(str)
+        where = ("own time of " + t["operation"].astype(str)).where(
+            t["top_channel"] != "edge",
+            "calls from " + t["top_service"].astype(str) + " (" + t["operation"].astype(str) + ")")
+        span_text = (where + " rose from " + ref + " ms to " + med + " ms median (" + share
+                     + " % of spans slow)")
+        has = t["operation"].notna() & ((t["own"] + t["edge"]) > 0)
+        text = text.where(~has, span_text)
+    if "log_template" in t:
+        log_text = ("error log " + t["log_template"].astype(str) + ": "
+                    + t["n_after"].fillna(0).astype(int).astype(str) + " lines after the split, "
+                    + t["n_before"].fillna(0).astype(int).astype(str) + " before")
+        has = t["log_template"].notna() & (t["log"] > 0)
+        text = text.where(~has, (text + "; " + log_text).where(text != "", log_text))
+    return text.where(t["score"] > 0, "no change in spans or logs")
