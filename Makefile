@@ -36,8 +36,9 @@ test-all: install-dev
 lab: install-dev
 	$(BIN)/jupyter lab notebooks/
 
+# CASE=path/to/case serves that case; without it the page simulates the default scenario.
 app: install-dev
-	$(BIN)/voila --Voila.ip=127.0.0.1 --no-browser notebooks/investigate.ipynb
+	AISRE_APP_CASE=$(if $(CASE),$(abspath $(CASE)),) $(BIN)/voila --Voila.ip=127.0.0.1 --port=8866 --no-browser notebooks/app.ipynb
 
 bench: install-dev
 	for f in benchmarks/*.py; do echo "== $$f"; $(BIN)/python $$f || exit 1; done

@@ -51,6 +51,8 @@ _LAZY = {
     "run_scenario": ("aisre.simulator", "run_scenario"),
     "simulate": ("aisre.simulator", "simulate"),
     "write_postmortem": ("aisre.report", "write_postmortem"),
+    "Workbench": ("aisre.widgets", "Workbench"),
+    "Memory": ("aisre.memory", "Memory"),
 }
 
 __all__ = [
@@ -66,6 +68,7 @@ __all__ = [
     "FAULT_KINDS",
     "GitError",
     "Hypothesis",
+    "Memory",
     "Outcome",
     "Plan",
     "PolicyError",
@@ -77,6 +80,7 @@ __all__ = [
     "Topology",
     "Truth",
     "UsageError",
+    "Workbench",
     "available_rankers",
     "get_ranker",
     "load",
