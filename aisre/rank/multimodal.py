@@ -36,7 +36,7 @@ __all__ = [
 COLUMNS = ("entity", "score", "onset", "fault", "evidence")
 """Columns of the frame :func:`trace_log_scores` returns."""
 
-ERROR_LEVELS = {"ERROR": 1.0, "FATAL": 1.0, "CRITICAL": 1.0, "SEVERE": 1.0, "WARN": 0.5, "WARNING": 0.5}
+ERROR_LEVELS = {"ERROR": 1.0, "FATAL": 1.0, "CRITICAL": 1.0, "SEVERE": 1.0, "WARN": 0.2, "WARNING": 0.2}
 """Weight of a log line by level (upper-cased); other levels count only when the text names an exception."""
 
 MIN_BEFORE = 3
@@ -152,41 +152,43 @@ def _span_scores(spans: pd.DataFrame, split: float) -> pd.DataFrame:
     st = _segments(spans)
     st["blame"] = st["service"]
     st["key"] = st["service"] + "\x00" + st["operation"] + "\x00" + st["caller"]
-    before = st["start"].to_numpy() < split
-    grouped = st[before].groupby("key")["self"]
+    times = st["start"].to_numpy()
+    before = times < split
+    is_edge = (st["channel"] == "edge").to_numpy()
+    # own time: each operation against itself before the split
+    grouped = st[before & ~is_edge].groupby("key")["self"]
     ref = pd.DataFrame({"n_ref": grouped.size(), "ref_med": grouped.median(), "ref_hi": grouped.quantile(REF_QUANTILE)})
-    after = st[~before].join(ref, on="key", how="left")
-    after["n_ref"] = after["n_ref"].fillna(0)
-    own_ok = (after["channel"] == "own") & (after["n_ref"] >= MIN_BEFORE)
-    # a call's network gap is a few milliseconds on every edge of a healthy system, so the
-    # gaps of all calls in the window are each edge's reference; an edge's own history only
-    # raises it (an edge that was always slow is not newly slow)
-    gaps = st.loc[st["channel"] == "edge", "self"]
-    pooled_hi = float(gaps.quantile(REF_QUANTILE)) if len(gaps) else 0.0
-    pooled_med = float(gaps.median()) if len(gaps) else 0.0
-    is_edge = after["channel"] == "edge"
-    own_hi = np.where(after["n_ref"] >= MIN_BEFORE, after["ref_hi"], after["ref_med"]).astype("float64")
-    edge_hi = np.fmax(np.nan_to_num(own_hi, nan=0.0), pooled_hi)
-    after["ref_med"] = np.where(is_edge, np.fmax(after["ref_med"], pooled_med), after["ref_med"])
-    after = after[own_ok | is_edge]
-    threshold = np.where(after["channel"] == "edge", edge_hi[(own_ok | is_edge).to_numpy()],
-                         np.maximum(after["ref_hi"], after["ref_med"])) + TIME_FLOOR
+    own = st[~before & ~is_edge].join(ref[ref["n_ref"] >= MIN_BEFORE], on="key", how="inner")
+    own_minutes = max((float(times.max()) - split) / 60.0, 1.0 / 6.0)
+    own = own.assign(threshold=np.maximum(own["ref_hi"], own["ref_med"]) + TIME_FLOOR, per_minute=1.0 / own_minutes)
+    # call gaps: a network gap is a few milliseconds on every edge of a healthy system, so the
+    # gaps of all calls in the case are each call's reference, and every call of the window is
+    # examined (inject labels are a minute off at times: nothing before the split is sure to be
+    # clean, and the pooled reference needs no clean part)
+    edge = st[is_edge]
+    if len(edge):
+        edge_minutes = max((float(times.max()) - float(times.min())) / 60.0, 1.0 / 6.0)
+        gaps = edge["self"]
+        edge = edge.assign(n_ref=float(len(gaps)), ref_med=float(gaps.median()),
+                           ref_hi=float(gaps.quantile(REF_QUANTILE)), per_minute=1.0 / edge_minutes)
+        edge = edge.assign(threshold=edge["ref_hi"] + TIME_FLOOR)
+    after = pd.concat([x for x in (own, edge) if len(x)], ignore_index=True) if len(own) or len(edge) else own
     if after.empty:
         return pd.DataFrame()
-    after = after.assign(excess=np.clip(after["self"] - threshold, 0.0, None))
+    after = after.assign(excess=np.clip(after["self"] - after["threshold"], 0.0, None) * after["per_minute"])
     after = after.assign(slow=after["excess"] > 0)
-    minutes = max((float(st["start"].max()) - split) / 60.0, 1.0 / 6.0)
     per_key = after.groupby(["blame", "channel", "key"], sort=False).agg(
         excess=("excess", "sum"), slow=("slow", "mean"), n=("slow", "size"),
         med=("self", "median"), ref_med=("ref_med", "first"), operation=("operation", "first"),
         service=("caller", "first")).reset_index()
-    # an operation counts as slowed when most of its after-split spans exceed its reference
+    # an operation counts as slowed when most of its after-split spans exceed its reference;
+    # the excess of the others is the tail every operation has, not a shift
     per_key["moved"] = per_key["slow"] >= 0.5
+    per_key["excess"] = per_key["excess"].where(per_key["moved"], 0.0)
     own = per_key[per_key["channel"] == "own"].groupby("blame").agg(
         own=("excess", "sum"), spread=("moved", "mean"), n_ops=("moved", "size"))
     edge = per_key[per_key["channel"] == "edge"].groupby("blame").agg(edge=("excess", "sum"))
     out = own.join(edge, how="outer").fillna({"own": 0.0, "edge": 0.0, "spread": 0.0, "n_ops": 0})
-    out[["own", "edge"]] = out[["own", "edge"]] / minutes
     slow_times = after[after["slow"]].groupby("blame")["start"].quantile(0.1)
     out["onset"] = slow_times.reindex(out.index)
     top = per_key.sort_values("excess", ascending=False, kind="stable").drop_duplicates("blame")
