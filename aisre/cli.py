@@ -467,19 +467,62 @@ def memory_import(ctx: click.Context, file: str) -> None:
 
 @cli.command()
 @click.argument("path", required=False, type=click.Path())
-@click.option("--since", default=None, help="Write postmortems for every incident closed since TIME (issue 10).")
+@click.option("--since", default=None, metavar="TIME",
+              help="Every case under PATH (default $AISRE_HOME/incidents) closed at or after TIME (ISO 8601 UTC or unix s).")
 @click.option("--out", type=click.Path(file_okay=False), default=None, help="Report folder (default ./reports/<incident-id>/).")
+@click.option("--method", default="aisre", show_default=True)
 @click.pass_context
-def postmortem(ctx: click.Context, path: str | None, since: str | None, out: str | None) -> None:
-    """Write the postmortem (.ipynb, .html, .md) for one case."""
+def postmortem(ctx: click.Context, path: str | None, since: str | None, out: str | None, method: str) -> None:
+    """Write the postmortem (.ipynb, .html, .md) for one case, or for every case closed since TIME."""
     from aisre.report import write_postmortem
 
-    if since is not None:
-        raise UsageError("--since needs the incident store (issue 10); pass a case PATH")
-    if path is None:
-        raise UsageError("give a case PATH")
-    report = write_postmortem(path, out=out)
-    _emit(ctx, report.to_dict(), lambda: f"wrote {report.html}")
+    if since is None:
+        if path is None:
+            raise UsageError("give a case PATH, or --since TIME")
+        report = write_postmortem(_load_one(path), out=out, method=method)
+        _emit(ctx, report.to_dict(), lambda: f"wrote {report.html}")
+        return
+    from aisre.datasets.batch import iter_load
+    from aisre.store import home
+
+    cutoff = _parse_time(since)
+    root = Path(path) if path else home() / "incidents"
+    written, failures = [], []
+    for item in iter_load(root):
+        if not hasattr(item, "window"):
+            failures.append(f"{item.path}: {item.message}")
+            continue
+        if item.window[1] < cutoff:
+            continue
+        try:
+            folder = Path(out) / _slug(item.id) if out else None
+            written.append(str(write_postmortem(item, out=folder, method=method).html))
+        except AisreError as exc:
+            failures.append(f"{item.id}: {exc}")
+    for line in failures:
+        click.echo(f"aisre: error: {line}", err=True)
+    _emit(ctx, {"written": written, "failures": failures}, lambda: "\n".join(f"wrote {w}" for w in written) or "no case closed since then")
+    if failures:
+        raise _Exit(EXIT_ERROR)
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in text).strip("-") or "incident"
+
+
+def _parse_time(text: str) -> float:
+    """Return unix seconds for ISO 8601 (UTC when no zone) or a number."""
+    from datetime import datetime, timezone
+
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        t = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"--since {text!r} is neither ISO 8601 nor unix seconds") from None
+    return (t if t.tzinfo else t.replace(tzinfo=timezone.utc)).timestamp()
 
 
 # --------------------------------------------------------------------------- benchmark
