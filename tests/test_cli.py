@@ -75,3 +75,20 @@ def test_console_script_exit_code(tmp_path):
     result = subprocess.run([sys.executable, "-m", "aisre.cli", "investigate", str(tmp_path / "missing")],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 3 and result.stderr.startswith("aisre: error:")
+
+
+def test_postmortem_since_writes_only_cases_closed_since(capsys, tmp_path):
+    """--since picks the cases whose window closed at or after the time, and writes their reports."""
+    from aisre.case import save_case
+
+    from conftest import build_toy_case
+
+    case = build_toy_case()
+    save_case(case, tmp_path / "incidents" / "toy")
+    code, out, _ = _run(capsys, "postmortem", str(tmp_path / "incidents"), "--since", str(case.window[1] + 1))
+    assert code == 0 and "no case closed since then" in out
+    code, out, _ = _run(capsys, "--json", "postmortem", str(tmp_path / "incidents"), "--since",
+                        "2023-11-14T00:00:00Z", "--out", str(tmp_path / "reports"))
+    doc = json.loads(out)
+    assert code == 0 and doc["failures"] == [] and len(doc["written"]) == 1
+    assert (tmp_path / "reports" / "toy-cart-cpu" / "postmortem.html").is_file()
