@@ -56,6 +56,9 @@ WALK_BACK = 0.1
 DETAILED = 10
 """Hypotheses that get a fault kind and an evidence chain (the rest are ranked only)."""
 
+EXPLAIN_MIN = float(np.log1p(2.0))
+"""Compressed score (robust z 2) below which a callee explains nothing."""
+
 EXPLAIN_REF = float(np.log1p(10.0))
 """Compressed score (robust z 10) at which a callee explains its callers' inherited anomaly fully."""
 
@@ -304,12 +307,15 @@ def _root_scores(feats: pd.DataFrame, graph: nx.DiGraph | None,
     total = feats["own"]
     onset = feats["onset"]
     inh_new = inh_part.copy()
+    # only clearly anomalous callees explain anything, and only services with something
+    # inheritable need explaining: keeps this near-linear on a thousand-service graph
+    anomalous = set(total.index[total >= EXPLAIN_MIN])
     for svc in feats.index:
-        if svc not in graph:
+        if svc not in graph or inh_part[svc] <= 0.0:
             continue
         best, who = 0.0, None
-        for c in nx.descendants(graph, svc):
-            if c not in total.index or c == svc:
+        for c in anomalous & nx.descendants(graph, svc):
+            if c == svc:
                 continue
             oc, os_ = onset.get(c), onset.get(svc)
             if pd.notna(oc) and pd.notna(os_) and oc > os_ + ONSET_SLACK:
@@ -325,9 +331,10 @@ def _root_scores(feats: pd.DataFrame, graph: nx.DiGraph | None,
     score = pd.concat([own_part, inh_new], axis=1).max(axis=1)
     # a service whose callers are anomalous too is the likelier origin of what they show
     bonus = pd.Series(0.0, index=feats.index)
-    for svc in feats.index:
+    inheriting = set(inh_part.index[inh_part > 0.0])
+    for svc in anomalous:
         if svc in graph:
-            ups = [p for p in nx.ancestors(graph, svc) if p in total.index]
+            ups = inheriting & nx.ancestors(graph, svc)
             if ups:
                 bonus[svc] = 0.1 * min(float(score[svc]), float(np.max([inh_part[p] for p in ups])))
     score = score + bonus + 0.05 * total
