@@ -11,6 +11,24 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("AISRE_SHARED", ROOT.parent / "shared"))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Before any fixture (module-scoped ones included) runs, the session's AISRE_HOME is a fresh
+    temporary folder; the per-test fixture below then gives each test its own."""
+    import tempfile
+
+    os.environ["AISRE_HOME"] = tempfile.mkdtemp(prefix="aisre-session-home-")
+    for name in ("AISRE_DB", "AISRE_CACHE"):
+        os.environ.pop(name, None)
+
+
+def shared_dataset(name: str) -> Path:
+    """Return the shared dataset folder *name* (with its MANIFEST.json), or skip the test."""
+    root = SHARED / "datasets" / name
+    if not (root / "MANIFEST.json").is_file():
+        pytest.skip(f"AISRE_SHARED not found: no {name} data at {root}")
+    return root
+
+
 @pytest.fixture(autouse=True)
 def _private_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Tests never touch the real home: AISRE_HOME points at a fresh temporary folder."""

@@ -20,6 +20,8 @@ from aisre.datasets import nezha
 from aisre.datasets.batch import load_all
 from aisre.datasets.nezha_logs import read_logs
 from aisre.datasets.nezha_parse import read_dependency, read_fault_list, read_metric_csv, read_spans
+from conftest import shared_dataset
+
 from aisre.errors import AisreError, DataError
 
 SHARED = Path(os.environ.get("AISRE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
@@ -36,19 +38,13 @@ OB_EDGES = {
 """The 13 OB call edges NOTES.md recovers from the spans of every day."""
 
 
-@pytest.fixture(autouse=True)
-def _home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AISRE_HOME", str(tmp_path_factory.mktemp("home")))
-
 
 # --------------------------------------------------------------------------- shared data
 
 
 @pytest.fixture(scope="module")
 def shared() -> Path:
-    if not (ROOT / "MANIFEST.json").is_file():
-        pytest.skip(f"AISRE_SHARED not found: no Nezha data at {ROOT}")
-    return ROOT
+    return shared_dataset("nezha")
 
 
 @pytest.fixture(scope="module")

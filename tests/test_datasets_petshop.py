@@ -13,22 +13,18 @@ from hypothesis import strategies as st
 import aisre.datasets as datasets
 from aisre.datasets import petshop
 from aisre.datasets.batch import load_all
+from conftest import shared_dataset
+
 from aisre.errors import AisreError, DataError
 
 SHARED = Path(os.environ.get("AISRE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 ROOT = SHARED / "datasets" / "petshop"
 
 
-@pytest.fixture(autouse=True)
-def _home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AISRE_HOME", str(tmp_path_factory.mktemp("home")))
-
 
 @pytest.fixture(scope="module")
 def shared() -> Path:
-    if not (ROOT / "MANIFEST.json").is_file():
-        pytest.skip(f"AISRE_SHARED not found: no PetShop data at {ROOT}")
-    return ROOT
+    return shared_dataset("petshop")
 
 
 @pytest.fixture(scope="module")

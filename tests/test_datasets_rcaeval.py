@@ -15,15 +15,13 @@ from hypothesis import strategies as st
 import aisre.datasets as datasets
 from aisre.datasets import rcaeval
 from aisre.datasets.batch import load_all
+from conftest import shared_dataset
+
 from aisre.errors import AisreError, DataError
 
 SHARED = Path(os.environ.get("AISRE_SHARED", Path(__file__).resolve().parents[2] / "shared"))
 ROOT = SHARED / "datasets" / "rcaeval"
 
-
-@pytest.fixture(autouse=True)
-def _home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("AISRE_HOME", str(tmp_path_factory.mktemp("home")))
 
 
 # --------------------------------------------------------------------------- the shared file
@@ -31,9 +29,7 @@ def _home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPa
 
 @pytest.fixture(scope="module")
 def shared() -> Path:
-    if not (ROOT / "MANIFEST.json").is_file():
-        pytest.skip(f"AISRE_SHARED not found: no RCAEval data at {ROOT}")
-    return ROOT
+    return shared_dataset("rcaeval")
 
 
 def test_legacy_file_loads_unlabelled_and_the_manifest_label_fits(shared: Path) -> None:
