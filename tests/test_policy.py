@@ -6,7 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from aisre.case import Action, Case, Step, Topology
+import pandas as pd
+
+from aisre.case import Action, Case, Change, Step, Topology
 from aisre.errors import PolicyError
 from aisre.remediate import (
     DEFAULT_DENY,
@@ -16,7 +18,9 @@ from aisre.remediate import (
     build_request,
     decide,
     default_policy_text,
+    PlanStep,
     get_action,
+    inverse_action,
     load_policy,
     policy_path,
     resolve_target,
@@ -47,8 +51,10 @@ def case() -> Case:
     return Case("c1", topology=t)
 
 
-def step_for(case: Case, name: str, entity: str, **params) -> Step:
-    return Step("s1", get_action(name).build(case, resolve_target(case, entity), **params))
+def step_for(case: Case, name: str, entity: str, confidence: float = 0.9, **params) -> PlanStep:
+    """A planner step for *name* on *entity*, from a hypothesis of the given confidence."""
+    action = get_action(name).build(case, resolve_target(case, entity), **params)
+    return PlanStep("s1", action, hypothesis=entity, confidence=confidence)
 
 
 def verdict(policy: Policy, case: Case, step: Step, **kw):
@@ -66,14 +72,16 @@ def test_default_policy_allows_a_reversible_small_change_and_names_the_permit(ca
 
 
 def test_tier_restricts_actions_in_production_but_not_in_staging(case):
-    """Rate-limiting a critical service is not permitted in production; in staging it is."""
-    pol = load_policy()
+    """A policy that permits nothing on critical services in production denies by default,
+    naming the service and tier; the packaged one's non-production permit still allows."""
+    text = default_policy_text().replace(
+        'when { context.env == "production" && resource.tier == "critical" };', 'when { false };'
+    )
     step = step_for(case, "scale", "frontend")
-    step.action.name = "rate_limit"
-    d = verdict(pol, case, step)
+    d = verdict(Policy(text), case, step)
     assert d.decision == "deny" and d.policies == [DEFAULT_DENY]
     assert "critical" in d.reasons[0] and "frontend" in d.reasons[0]
-    assert verdict(pol, case, step, env="staging").decision == "allow"
+    assert verdict(Policy(text), case, step, env="staging").decision == "allow"
 
 
 def test_max_scale_factor(case):
@@ -92,14 +100,103 @@ def test_irreversible_action_needs_approval_and_approval_allows_it(case):
     assert verdict(pol, case, step, approved=True).decision == "allow"
 
 
-def test_blast_radius_above_threshold_needs_approval(case):
+def test_blast_radius_above_threshold_needs_approval_but_scaling_up_is_exempt(case):
     pol = load_policy()
-    step = step_for(case, "scale", "cart")
-    step.action.blast_radius = 13
+    step = step_for(case, "shift_traffic", "cart-1")
+    step.action.blast_radius = 25
     d = verdict(pol, case, step)
     assert d.decision == "needs_approval" and d.policies == ["approval-blast-radius"]
-    step.action.blast_radius = 12
+    step.action.blast_radius = 24
     assert verdict(pol, case, step).decision == "allow"
+    up = step_for(case, "scale", "cart")
+    up.action.blast_radius = 40
+    assert verdict(pol, case, up).decision == "allow"
+    down = step_for(case, "scale", "cart", replicas=1)
+    down.action.blast_radius = 40
+    assert verdict(pol, case, down).policies == ["approval-blast-radius"]
+
+
+def _deployed(case: Case, age: float, service: str = "frontend") -> Case:
+    case.changes = [Change("ch1", service, time=NOW - age, revision="v2")]
+    case.detected_at = NOW
+    return case
+
+
+@pytest.mark.parametrize(("service", "tier"), [("frontend", "critical"), ("checkout", "standard")])
+def test_rolling_back_a_recent_change_is_allowed_whatever_its_blast_radius(case, service, tier):
+    """The safest remedy goes ahead alone: a rollback of a deploy made within the hour before
+    detection, even on a critical service with a large footprint; an old deploy's rollback is
+    judged like any other reversible change, and a freeze still denies it."""
+    pol = load_policy()
+    step = step_for(_deployed(case, 600, service), "rollback", service)
+    step.action.blast_radius = 60
+    d = verdict(pol, case, step)
+    assert d.decision == "allow" and d.policies == [f"permit-production-{tier}"]
+    old = step_for(_deployed(case, 7200, service), "rollback", service)
+    old.action.blast_radius = 60
+    assert verdict(pol, case, old).policies == ["approval-blast-radius"]
+    assert verdict(pol, case, step, now=FREEZE).policies == ["freeze-year-end-2026"]
+
+
+def test_the_rollback_sees_the_change_age_relative_to_detection(case):
+    req = build_request(_deployed(case, 600), step_for(case, "rollback", "frontend"), env="production", now=NOW + 5000,
+                        dry_run=False)  # fmt: skip
+    assert req.context["change_age_s"] == 600
+    assert build_request(case, step_for(case, "scale", "cart"), env="production", now=NOW, dry_run=False).context["change_age_s"] == -1
+    events = pd.DataFrame({"time": [NOW - 30], "entity": ["cart"], "kind": ["config"], "reason": ["ConfigMapUpdated"],
+                           "message": ["x"], "attributes": ['{"key": "threads"}']})  # fmt: skip
+    case.events = events
+    req = build_request(case, step_for(case, "rollback", "cart"), env="production", now=NOW, dry_run=False)
+    assert req.context["change_age_s"] == 30
+
+
+def test_a_single_instance_restart_is_allowed_when_other_replicas_carry_the_load(case):
+    pol = load_policy()
+    one = step_for(case, "restart", "cart-1")
+    assert one.action.target == "cart-1"
+    d = verdict(pol, case, one)
+    assert d.decision == "allow" and d.policies == ["permit-production-standard"]
+    rolling = step_for(case, "restart", "cart")
+    assert verdict(pol, case, rolling).policies == ["approval-irreversible"]
+    only = step_for(case, "restart", "ads-1")  # ads has one replica: restarting it is an outage
+    assert verdict(pol, case, only).policies == ["approval-irreversible"]
+
+
+def test_rate_limits_on_critical_services_need_approval_standard_ones_do_not(case):
+    pol = load_policy()
+    step = step_for(case, "scale", "frontend")  # nothing calls frontend: the catalogue would not propose it
+    step.action.name = "rate_limit"
+    d = verdict(pol, case, step)
+    assert d.decision == "needs_approval" and d.policies == ["approval-rate-limit-critical"]
+    assert verdict(pol, case, step_for(case, "rate_limit", "cart")).decision == "allow"
+
+
+def test_low_confidence_or_an_abstained_ranking_needs_a_person(case):
+    pol = load_policy()
+    d = verdict(pol, case, step_for(case, "scale", "cart", confidence=0.49))
+    assert d.decision == "needs_approval" and d.policies == ["approval-low-confidence"]
+    assert verdict(pol, case, step_for(case, "scale", "cart", confidence=0.5)).decision == "allow"
+    step = step_for(case, "scale", "cart", confidence=0.99)
+    step.abstained = True
+    assert verdict(pol, case, step).policies == ["approval-low-confidence"]
+    # a hand-made step says nothing about confidence: it counts as none
+    plain = Step("s1", step.action)
+    assert verdict(pol, case, plain).policies == ["approval-low-confidence"]
+
+
+def test_undoing_a_harmful_change_is_its_own_action_exempt_from_limits_but_not_freezes(case):
+    pol, log = load_policy(), AuditLog()
+    limit = step_for(case, "rate_limit", "cart", confidence=0.3)
+    inv = inverse_action(limit.action)
+    assert inv.name == "rate_limit" and inv.params["remove"] is True and inv.params["reverts"] == "rate_limit"
+    undo = PlanStep("s1-revert", inv, hypothesis="cart", confidence=0.3, reverts="s1")
+    assert build_request(case, undo, env="production", now=NOW, dry_run=False).action == "revert"
+    for t in (NOW - 300, NOW - 200, NOW - 100):
+        log.log("start", time=t, target="cart", action="scale", params={"service": "cart"}, dry_run=False)
+    d = decide(case, undo, pol, env="production", now=NOW, dry_run=False, dry_run_passed=True, audit=log)
+    assert d.decision == "allow" and d.policies == ["permit-revert"]
+    assert decide(case, undo, pol, env="production", now=NOW, dry_run=False, dry_run_passed=False, audit=log).policies == ["dry-run-first"]
+    assert verdict(pol, case, undo, now=FREEZE).policies == ["freeze-year-end-2026"]
 
 
 def test_freeze_window_denies_real_changes_but_not_dry_runs(case):
@@ -141,7 +238,7 @@ def test_critical_service_allows_one_action_per_hour(case):
 
 def test_unknown_topology_needs_approval_in_production():
     case = Case("c2")
-    step = Step("s1", get_action("scale").build(case, resolve_target(case, "mystery")))
+    step = step_for(case, "scale", "mystery")
     d = verdict(load_policy(), case, step)
     assert d.decision == "needs_approval" and d.policies == ["approval-unknown-topology"]
 

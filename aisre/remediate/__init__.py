@@ -8,18 +8,20 @@ from __future__ import annotations
 
 from aisre.remediate.actions import (
     ACTION_GROUP,
+    NO_LIMIT_RPS,
     TIER_WEIGHTS,
     ActionSpec,
     Target,
     available_actions,
     blast_radius,
     get_action,
+    inverse_action,
     register_action,
     resolve_target,
 )
 from aisre.remediate.audit import GENESIS, RECORD_KINDS, AuditLog, AuditRecord, canonical_json, format_records
 from aisre.remediate.executors import DryRunExecutor, Executor, KubernetesExecutor, describe, get_executor
-from aisre.remediate.planner import PLAYBOOK, PlanStep, RemediationPlan, decide, plan, plan_to_json, step_to_json
+from aisre.remediate.planner import FALLBACK, PLAYBOOK, PlanStep, RemediationPlan, decide, plan, plan_to_json, step_to_json
 from aisre.remediate.policy import (
     DEFAULT_DENY,
     EVALUATION_ERROR,
@@ -33,9 +35,11 @@ from aisre.remediate.policy import (
 )
 from aisre.remediate.runner import (
     APPROVAL_TTL,
+    HARM_BURN,
     STATUSES,
     StepOutcome,
     approve,
+    harm,
     reconcile,
     remediate,
     remediation_to_json,
@@ -44,24 +48,27 @@ from aisre.remediate.runner import (
 __all__ = [
     "ACTION_GROUP",
     "APPROVAL_TTL",
-    "DEFAULT_DENY",
-    "EVALUATION_ERROR",
-    "GENESIS",
-    "PLAYBOOK",
-    "RECORD_KINDS",
-    "STATUSES",
-    "TIER_WEIGHTS",
     "ActionSpec",
     "AuditLog",
     "AuditRecord",
+    "DEFAULT_DENY",
     "DryRunExecutor",
+    "EVALUATION_ERROR",
     "Executor",
+    "FALLBACK",
+    "GENESIS",
+    "HARM_BURN",
     "KubernetesExecutor",
+    "NO_LIMIT_RPS",
+    "PLAYBOOK",
     "PlanStep",
     "Policy",
     "PolicyRequest",
+    "RECORD_KINDS",
     "RemediationPlan",
+    "STATUSES",
     "StepOutcome",
+    "TIER_WEIGHTS",
     "Target",
     "approve",
     "available_actions",
@@ -75,6 +82,8 @@ __all__ = [
     "format_records",
     "get_action",
     "get_executor",
+    "harm",
+    "inverse_action",
     "load_policy",
     "plan",
     "plan_to_json",

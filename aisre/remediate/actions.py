@@ -30,12 +30,14 @@ from aisre.errors import SpecError, UsageError
 
 __all__ = [
     "ACTION_GROUP",
+    "NO_LIMIT_RPS",
     "TIER_WEIGHTS",
     "ActionSpec",
     "Target",
     "available_actions",
     "blast_radius",
     "get_action",
+    "inverse_action",
     "register_action",
     "resolve_target",
 ]
@@ -47,6 +49,10 @@ TIER_WEIGHTS: dict[str, int] = {"critical": 4, "standard": 2, "best-effort": 1}
 """How much one affected node of each tier counts towards a blast radius."""
 
 _UNKNOWN_TIER = "standard"
+
+NO_LIMIT_RPS = 1_000_000_000
+"""The ``rps`` an executable inverse of ``rate_limit`` carries beside ``remove=True``: an executor
+that understands ``remove`` lifts the limit; one that does not sets a limit nothing reaches."""
 
 
 @dataclass(frozen=True)
@@ -240,6 +246,7 @@ def _rollback_params(case: Case, t: Target) -> dict[str, Any]:
         "service": t.service,
         "change": last.get("id"),
         "change_kind": last.get("kind"),
+        "change_time": last.get("time"),
         "from_revision": last.get("revision"),
         "to_revision": last.get("previous_revision"),
     }
@@ -392,6 +399,48 @@ _BUILTINS: tuple[ActionSpec, ...] = (
 )
 
 _REGISTRY: dict[str, ActionSpec | str] = {spec.name: spec for spec in _BUILTINS}
+
+
+def inverse_action(action: Action) -> Action | None:
+    """Return the executable :class:`Action` that undoes *action*, or ``None`` when there is none
+    an executor can carry out (a restart; a traffic shift, which needs a person to put the
+    instance back). The inverse acts on the same target with the same blast radius; its params
+    say which action it reverts (``reverts``)."""
+    p = dict(action.params or {})
+    svc = str(p.get("service") or action.target)
+    keep = {k: p[k] for k in ("affected", "blast_radius_known", "tier") if k in p}
+    params: dict[str, Any]
+    match action.name:
+        case "scale":
+            if p.get("from_replicas") is None or p.get("replicas") is None:
+                return None
+            params = {"service": svc, "from_replicas": p["replicas"], "replicas": p["from_replicas"]}
+            words = f"scale {svc} to {p['replicas']} replicas again"
+        case "rate_limit":
+            params = {"service": svc, "remove": True, "rps": NO_LIMIT_RPS}
+            words = f"rate-limit {svc} again"
+        case "toggle_flag":
+            if not p.get("flag"):
+                return None
+            params = {"service": svc, "flag": p["flag"], "enabled": not bool(p.get("enabled"))}
+            words = f"switch flag {p['flag']} of {svc} {'on' if p.get('enabled') else 'off'} again"
+        case "rollback":
+            params = {"service": svc, "change": p.get("change"), "change_kind": p.get("change_kind"),
+                      "from_revision": p.get("to_revision"), "to_revision": p.get("from_revision"), "roll_forward": True}  # fmt: skip
+            words = f"roll {svc} back again"
+        case _:
+            return None
+    params.update(keep)
+    params["reverts"] = action.name
+    return Action(
+        name=action.name,
+        target=action.target,
+        params=params,
+        inverse=words,
+        reversible=True,
+        blast_radius=action.blast_radius,
+        expected_effect=f"the state before {action.name} on {action.target} comes back",
+    )
 
 
 def register_action(spec: ActionSpec | str, name: str | None = None) -> None:

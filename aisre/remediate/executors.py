@@ -68,6 +68,8 @@ def describe(action: Action) -> str:
         case "shift_traffic":
             return f"shift {p.get('percent', 100)}% of traffic away from {p.get('away_from', svc)} to {p.get('to', 'elsewhere')}"
         case "rate_limit":
+            if p.get("remove"):
+                return f"remove the rate limit on {svc}"
             limit = f"{p['rps']} requests/s" if p.get("rps") else f"{int(100 * float(p.get('fraction', 1)))}% of its current load"
             return f"rate-limit {svc} to {limit}"
     return f"{action.name} {action.target} {json.dumps(p, sort_keys=True, default=str)}"
@@ -171,6 +173,8 @@ class KubernetesExecutor:
                     )
                 return base + ["label", f"pod/{away}", f"{_SERVING_LABEL}=false", "--overwrite"]
             case "rate_limit":
+                if p.get("remove"):
+                    return base + ["annotate", f"ingress/{svc}", f"{_RATE_ANNOTATION}-"]
                 if not p.get("rps"):
                     raise ExecutorError(f"rate-limiting {svc} on Kubernetes needs an absolute 'rps' parameter")
                 return base + ["annotate", f"ingress/{svc}", f"{_RATE_ANNOTATION}={int(p['rps'])}", "--overwrite"]
@@ -199,8 +203,9 @@ class KubernetesExecutor:
                 return {"kind": "Pod", "namespace": ns, "name": str(p.get("away_from")),
                         "body": {"metadata": {"labels": {_SERVING_LABEL: "false"}}}}  # fmt: skip
             case "rate_limit":
+                value = None if p.get("remove") else str(p.get("rps"))
                 return {"kind": "Ingress", "namespace": ns, "name": svc,
-                        "body": {"metadata": {"annotations": {_RATE_ANNOTATION: str(p.get("rps"))}}}}  # fmt: skip
+                        "body": {"metadata": {"annotations": {_RATE_ANNOTATION: value}}}}  # fmt: skip
         raise ExecutorError(f"the kubernetes executor cannot carry out {a.name!r}")
 
     # ------------------------------------------------------------------ doing it
@@ -274,8 +279,10 @@ class KubernetesExecutor:
                 net = apis.get("networking")
                 cur = net.read_namespaced_ingress(svc, ns)
                 old = (_get(cur, "metadata", "annotations") or {}).get(_RATE_ANNOTATION)
-                net.patch_namespaced_ingress(svc, ns, {"metadata": {"annotations": {_RATE_ANNOTATION: str(int(p["rps"]))}}})
-                return {_RATE_ANNOTATION: old}, {_RATE_ANNOTATION: str(int(p["rps"]))}
+                # a merge patch with null removes the annotation: the limit is lifted
+                new = None if p.get("remove") else str(int(p["rps"]))
+                net.patch_namespaced_ingress(svc, ns, {"metadata": {"annotations": {_RATE_ANNOTATION: new}}})
+                return {_RATE_ANNOTATION: old}, {_RATE_ANNOTATION: new}
         raise ExecutorError(f"the kubernetes executor cannot carry out {a.name!r}")
 
     def _rollback(self, apps: Any, svc: str, ns: str, to_revision: Any) -> tuple[dict[str, Any], dict[str, Any]]:

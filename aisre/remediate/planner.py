@@ -20,6 +20,7 @@ from aisre.remediate.audit import AuditLog
 from aisre.remediate.policy import Policy, build_request, load_policy
 
 __all__ = [
+    "FALLBACK",
     "PLAYBOOK",
     "PlanStep",
     "RemediationPlan",
@@ -46,17 +47,26 @@ PLAYBOOK: dict[str | None, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 """Fault kind -> (direct remedies in order, alternatives); ``None`` when the fault is unknown."""
 
+FALLBACK: dict[str | None, tuple[str, ...]] = {"error": ("restart",)}
+"""Fault kind -> the direct remedy when none of the playbook's direct remedies applies: a code
+error with no feature flag and no deploy on record to roll back gets a restart (it clears a bad
+process state; whether it may run without a person is policy's call)."""
+
 HORIZON = 3600.0
 """Seconds over which executed actions count towards the per-service rate limit."""
 
 
 @dataclass
 class PlanStep(Step):
-    """A :class:`~aisre.case.Step` that also keeps the hypothesis' rank, fault and confidence."""
+    """A :class:`~aisre.case.Step` that also keeps the hypothesis' rank, fault and confidence,
+    whether the ranking behind it abstained, and (for the runner's undo of a harmful change) the
+    id of the step it ``reverts``."""
 
     rank: int = 0
     fault: str | None = None
     confidence: float = 0.0
+    abstained: bool = False
+    reverts: str | None = None
 
 
 @dataclass
@@ -152,9 +162,12 @@ def plan(
     pol = policy if isinstance(policy, Policy) else load_policy(policy)
     when = time.time() if now is None else float(now)
     out = RemediationPlan(case_id=case.id, steps=[], dry_run=True, env=env, policy=pol.source)
-    if ranking.abstained or not ranking.hypotheses:
+    if not ranking.hypotheses:
         out.notes.append(f"the ranker {ranking.method} abstained ({ranking.reason or 'no hypothesis'}): nothing to remediate")
         return out
+    if ranking.abstained:
+        out.notes.append(f"the ranker {ranking.method} abstained ({ranking.reason or 'no reason given'}): its suspects are "
+                         "proposed with confidence 0, so nothing runs without a person")  # fmt: skip
     log = audit if audit is not None else AuditLog()
     # An action already carried out for this case in the last hour did not end the incident:
     # proposing it again would repeat a change that did not help.
@@ -177,6 +190,10 @@ def plan(
         target = resolve_target(case, h.entity)
         fault = h.fault if h.fault in PLAYBOOK else None
         direct, alternatives = PLAYBOOK[fault]
+        if fault in FALLBACK and not any(get_action(n).applies(case, target) is None for n in direct):
+            direct = FALLBACK[fault]
+            alternatives = tuple(n for n in alternatives if n not in direct)
+            out.notes.append(f"none of {', '.join(PLAYBOOK[fault][0])} applies to {h.entity}: {', '.join(direct)} proposed first")
         candidates: list[tuple[bool, Any]] = []
         for names, is_direct in ((direct, True), (alternatives, False)):
             group = []
@@ -207,6 +224,7 @@ def plan(
                     rank=rank,
                     fault=h.fault,
                     confidence=float(h.confidence),
+                    abstained=bool(ranking.abstained),
                 )
             )
     for step in out.steps:

@@ -135,7 +135,11 @@ def build_request(
     actor: str = "aisre",
     actor_kind: str = "agent",
 ) -> PolicyRequest:
-    """Return the :class:`PolicyRequest` for carrying out (or dry-running) *step* of *case*."""
+    """Return the :class:`PolicyRequest` for carrying out (or dry-running) *step* of *case*.
+
+    A step with a ``reverts`` attribute (the runner's undo of a harmful change) is asked as the
+    Cedar action ``revert``; a step with ``abstained`` set has confidence 0 (see the schema for
+    every context attribute)."""
     action = step.action
     params = action.params or {}
     target = resolve_target(case, str(params.get("service") or action.target))
@@ -149,7 +153,18 @@ def build_request(
         except (TypeError, ValueError):
             scale_pct = 10**6
     confidence = getattr(step, "confidence", None)
+    if getattr(step, "abstained", False):
+        confidence = 0.0  # a ranker that abstained vouches for none of its hypotheses
     fault = getattr(step, "fault", None)
+    reverts = getattr(step, "reverts", None)
+    change_age = -1
+    if action.name == "rollback" and not params.get("roll_forward"):
+        try:
+            changed = float(params["change_time"])
+            ref = float(case.detected_at) if case.detected_at is not None else float(now)
+            change_age = int(max(0.0, ref - changed)) if math.isfinite(changed) and math.isfinite(ref) else -1
+        except (KeyError, TypeError, ValueError):
+            change_age = -1
     context = {
         "env": str(env),
         "now": now,
@@ -163,10 +178,12 @@ def build_request(
         "recent_actions": int(recent_actions),
         "confidence_pct": int(round(100 * float(confidence))) if confidence is not None else 0,
         "fault": str(fault or "unknown"),
+        "change_age_s": change_age,
+        "instance_level": _instance_level(case, action.target, target.service),
     }
     return PolicyRequest(
         actor=actor,
-        action=action.name,
+        action="revert" if reverts else action.name,
         service=target.service,
         tier=target.tier,
         kind=target.kind,
@@ -174,6 +191,14 @@ def build_request(
         context=context,
         actor_kind=actor_kind,
     )
+
+
+def _instance_level(case: Case, entity: str, service: str) -> bool:
+    """Return whether *entity* names one instance of *service* (not the service itself)."""
+    if entity == service:
+        return False
+    t = resolve_target(case, str(entity))
+    return t.instance is not None and t.service == service
 
 
 class Policy:

@@ -11,23 +11,27 @@ waits until :func:`approve` records who approved it. A run that died between ``s
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from aisre.case import Case, Decision, Outcome, Plan, Step
 from aisre.errors import AisreError, UsageError
+from aisre.remediate.actions import inverse_action
 from aisre.remediate.audit import AuditLog, AuditRecord
 from aisre.remediate.executors import Executor
-from aisre.remediate.planner import decide, step_to_json
+from aisre.remediate.planner import PlanStep, decide, step_to_json
 from aisre.remediate.policy import Policy, load_policy
 
 __all__ = [
     "APPROVAL_TTL",
+    "HARM_BURN",
     "STATUSES",
     "StepOutcome",
     "approve",
+    "harm",
     "reconcile",
     "remediate",
     "remediation_to_json",
@@ -36,9 +40,13 @@ __all__ = [
 APPROVAL_TTL = 4 * 3600.0
 """Seconds an approval stays valid; it is also used up by the step's next real execution."""
 
-STATUSES = ("executed", "failed", "dry-run", "denied", "waiting", "skipped")
-"""What became of a step: carried out, tried and failed, only dry-run, denied by policy, waiting
-for approval, or skipped (the run's action budget was spent)."""
+STATUSES = ("executed", "reverted", "failed", "dry-run", "denied", "waiting", "skipped")
+"""What became of a step: carried out, carried out and undone because it made things worse, tried
+and failed, only dry-run, denied by policy, waiting for approval, or skipped (the run's action
+budget was spent)."""
+
+HARM_BURN = 1.0
+"""The least rise of the SLO burn rate (in error budgets) that counts as an action doing harm."""
 
 
 @dataclass
@@ -49,11 +57,13 @@ class StepOutcome(Outcome):
     action: str = ""
     target: str = ""
     decision: Decision | None = None
+    revert: StepOutcome | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
         d = super().to_dict()
         d["decision"] = self.decision.to_dict() if self.decision else None
+        d["revert"] = self.revert.to_dict() if self.revert else None
         return d
 
 
@@ -168,6 +178,36 @@ def _call(executor: Executor, step: Step, dry_run: bool) -> Outcome:
     return out
 
 
+def harm(before: Mapping[str, Any], after: Mapping[str, Any]) -> str | None:
+    """Return why the SLIs *after* an action are worse than *before* it, or ``None``.
+
+    The SLO's ``burn`` (bad ratio over the error budget) is compared when both sides carry it: worse
+    means the SLO is broken after and the burn rose by more than :data:`HARM_BURN` (or by a tenth,
+    whichever is larger: a 30 s window of a few hundred requests is noisy). Without a burn, the
+    ``error_ratio`` (by more than 0.01) and ``latency_p90`` (by more than a fifth) are compared.
+    Executors that report no SLIs (the dry-run executor, Kubernetes) never look harmful.
+    """
+    def num(d: Mapping[str, Any], key: str) -> float | None:
+        v = d.get(key)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
+            return None
+        return float(v)
+
+    b, a = num(before, "burn"), num(after, "burn")
+    if b is not None and a is not None:
+        if not after.get("met", a <= 1.0) and a > b + max(HARM_BURN, 0.1 * b):
+            return f"the SLO burn rose from {b:g} to {a:g}"
+        return None
+    reasons = []
+    b, a = num(before, "error_ratio"), num(after, "error_ratio")
+    if b is not None and a is not None and a > b + 0.01:
+        reasons.append(f"the error ratio rose from {b:g} to {a:g}")
+    b, a = num(before, "latency_p90"), num(after, "latency_p90")
+    if b is not None and a is not None and a > 1.2 * b and a - b > 1e-3:
+        reasons.append(f"the p90 latency rose from {b:g} s to {a:g} s")
+    return "; ".join(reasons) or None
+
+
 def remediate(
     case: Case,
     plan: Plan,
@@ -181,6 +221,7 @@ def remediate(
     now: float | None = None,
     audit: AuditLog | None = None,
     max_actions: int | None = 1,
+    revert_harmful: bool = True,
 ) -> list[StepOutcome]:
     """Carry out what policy allows of *plan* and return one :class:`StepOutcome` per step.
 
@@ -190,6 +231,14 @@ def remediate(
     rest are ``skipped``. *approvals* maps step ids to approver names and is recorded first (as
     :func:`approve` does). Pending records from a crashed run are reconciled first. *now*
     (default: the clock) is the time policy sees.
+
+    With *revert_harmful* (the default), a change whose SLIs after are worse than before
+    (:func:`harm`) is undone at once through its executable inverse
+    (:func:`~aisre.remediate.actions.inverse_action`): the undo is a step of its own, id
+    ``<step>-revert``, asked of policy as the action ``revert``, dry-run first and audited like any
+    other; the step's status becomes ``reverted`` and its outcome's ``revert`` holds the undo's.
+    A harmful change with no executable inverse (a restart, a traffic shift) or whose undo policy
+    refuses keeps its status, and its message says a person must undo it.
 
     Raises:
         PolicyError: when the policy cannot be loaded.
@@ -210,73 +259,110 @@ def remediate(
     outcomes: list[StepOutcome] = []
     changes = 0
     for step in plan.steps:
-        a = step.action
-        common = {
-            "case_id": plan.case_id, "step_id": step.id, "action": a.name, "target": a.target,
-            "params": a.params, "hypothesis": step.hypothesis, "inverse": a.inverse,
-        }  # fmt: skip
         approval = _approval_for(history, plan, step, clock())
-        approval_doc = {"by": approval.actor, "seq": approval.seq} if approval else None
-
-        def result(status: str, d: Decision | None, message: str, out: Outcome | None = None, *, _s: Step = step) -> StepOutcome:
-            _s.decision = d
-            changed = bool(out is not None and out.executed and status in ("executed", "failed"))
-            return StepOutcome(
-                step_id=_s.id, executed=changed, ok=bool(out is not None and out.ok and status in ("executed", "dry-run")),
-                dry_run=not changed,
-                message=message, before=dict(out.before) if out else {}, after=dict(out.after) if out else {},
-                status=status, action=_s.action.name, target=_s.action.target, decision=d,
-            )  # fmt: skip
-
-        # 1. may it be dry-run?
-        d_dry = decide(case, step, pol, env=env_name, now=clock(), dry_run=True, approved=approval is not None, audit=log, actor=actor)
-        if d_dry.decision != "allow":
-            log.log("decision", time=clock(), actor=actor, dry_run=True, decision=d_dry.decision,
-                    policies=d_dry.policies, reasons=d_dry.reasons, approval=approval_doc,
-                    result="denied" if d_dry.decision == "deny" else "waiting", **common)  # fmt: skip
-            status = "denied" if d_dry.decision == "deny" else "waiting"
-            outcomes.append(result(status, d_dry, "; ".join(d_dry.reasons)))
-            continue
-        # 2. the dry run
-        dry = _call(executor, step, True)
-        log.log("dry_run", time=clock(), actor=actor, dry_run=True, decision="allow", policies=d_dry.policies,
-                reasons=d_dry.reasons, before=dry.before, after=dry.after, message=dry.message,
-                result="ok" if dry.ok else "failed", **common)  # fmt: skip
-        # 3. may the change happen now? (policy again, at this moment)
-        d = decide(case, step, pol, env=env_name, now=clock(), dry_run=False, dry_run_passed=dry.ok,
-                   approved=approval is not None, audit=log, actor=actor)  # fmt: skip
-        verdict = {"allow": "allowed", "deny": "denied", "needs_approval": "waiting"}[d.decision]
         budget_spent = max_actions is not None and changes >= max_actions
-        if execute and d.decision == "allow" and budget_spent:
-            verdict = "skipped"
-        # dry_run=False: this decision is about the real change, whether or not this run makes it
-        log.log("decision", time=clock(), actor=actor, dry_run=False, decision=d.decision, policies=d.policies,
-                reasons=d.reasons, approval=approval_doc, result=verdict if execute else "dry-run", **common)  # fmt: skip
-        if not execute:
-            outcomes.append(result("dry-run", d, dry.message, dry))
-            continue
-        if d.decision == "deny":
-            outcomes.append(result("denied", d, "; ".join(d.reasons), dry))
-            continue
-        if d.decision == "needs_approval":
-            outcomes.append(result("waiting", d, f"waiting for approval: {'; '.join(d.reasons)}", dry))
-            continue
-        if budget_spent:
-            outcomes.append(result("skipped", d, f"skipped: this run's budget of {max_actions} change(s) is spent; observe, then run again", dry))
-            continue
-        # 4. the change itself, bracketed by start and finish so a crash stays visible
-        start = log.log("start", time=clock(), actor=actor, dry_run=False, decision=d.decision, policies=d.policies,
-                        reasons=d.reasons, approval=approval_doc, result="pending", **common)  # fmt: skip
-        out = _call(executor, step, False)
-        # An executor that changed nothing and says so (the dry-run executor) is not a failure.
-        status = "executed" if out.executed and out.ok else ("dry-run" if out.ok else "failed")
-        log.log("finish", time=clock(), actor=actor, dry_run=not out.executed, decision=d.decision, policies=d.policies,
-                reasons=d.reasons, approval=approval_doc, before=out.before, after=out.after, message=out.message,
-                result={"executed": "ok", "dry-run": "nothing changed", "failed": "failed"}[status], ref=start.seq,
-                **common)  # fmt: skip
-        changes += 1 if out.executed else 0
-        outcomes.append(result(status, d, out.message, out))
+        o = _carry_out(case, plan.case_id, step, pol, log, executor, env=env_name, actor=actor, clock=clock,
+                       execute=execute, approval=approval, budget_spent=budget_spent)  # fmt: skip
+        if o.executed:
+            changes += 1
+            why = harm(o.before, o.after) if revert_harmful else None
+            if why is not None:
+                o = _revert(case, plan.case_id, step, o, why, pol, log, executor, env=env_name, actor=actor, clock=clock)
+        outcomes.append(o)
     return outcomes
+
+
+def _revert(case: Case, case_id: str, step: Step, o: StepOutcome, why: str, pol: Policy, log: AuditLog,
+            executor: Executor, *, env: str, actor: str, clock: Callable[[], float]) -> StepOutcome:
+    """Undo *step*, whose outcome *o* was harmful (*why*); return *o* updated."""
+    inv = inverse_action(step.action)
+    if inv is None:
+        o.message = (f"{o.message}; it made things worse ({why}) and has no executable inverse: a person must undo it "
+                     f"({step.action.inverse or 'irreversible'})")  # fmt: skip
+        return o
+    undo = PlanStep(
+        id=f"{step.id}-revert",
+        action=inv,
+        rationale=f"{step.action.name} on {step.action.target} (step {step.id}) made things worse: {why}; undo it",
+        hypothesis=step.hypothesis,
+        rank=getattr(step, "rank", 0),
+        fault=getattr(step, "fault", None),
+        confidence=float(getattr(step, "confidence", 0.0) or 0.0),
+        reverts=step.id,
+    )
+    r = _carry_out(case, case_id, undo, pol, log, executor, env=env, actor=actor, clock=clock, execute=True,
+                   approval=None, budget_spent=False)  # fmt: skip
+    o.revert = r
+    if r.status == "executed":
+        o.status = "reverted"
+        o.message = f"{o.message}; it made things worse ({why}), so it was undone: {r.message}"
+    else:
+        o.message = f"{o.message}; it made things worse ({why}) but the undo was {r.status}: {r.message}; a person must undo it"
+    return o
+
+
+def _carry_out(case: Case, case_id: str, step: Step, pol: Policy, log: AuditLog, executor: Executor, *, env: str,
+               actor: str, clock: Callable[[], float], execute: bool, approval: AuditRecord | None,
+               budget_spent: bool) -> StepOutcome:
+    """Decide, dry-run, decide again and (when allowed) carry out one step; audit every stage."""
+    a = step.action
+    common = {
+        "case_id": case_id, "step_id": step.id, "action": a.name, "target": a.target,
+        "params": a.params, "hypothesis": step.hypothesis, "inverse": a.inverse,
+    }  # fmt: skip
+    approval_doc = {"by": approval.actor, "seq": approval.seq} if approval else None
+
+    def result(status: str, d: Decision | None, message: str, out: Outcome | None = None) -> StepOutcome:
+        step.decision = d
+        changed = bool(out is not None and out.executed and status in ("executed", "failed"))
+        return StepOutcome(
+            step_id=step.id, executed=changed, ok=bool(out is not None and out.ok and status in ("executed", "dry-run")),
+            dry_run=not changed,
+            message=message, before=dict(out.before) if out else {}, after=dict(out.after) if out else {},
+            status=status, action=a.name, target=a.target, decision=d,
+        )  # fmt: skip
+
+    # 1. may it be dry-run?
+    d_dry = decide(case, step, pol, env=env, now=clock(), dry_run=True, approved=approval is not None, audit=log, actor=actor)
+    if d_dry.decision != "allow":
+        log.log("decision", time=clock(), actor=actor, dry_run=True, decision=d_dry.decision,
+                policies=d_dry.policies, reasons=d_dry.reasons, approval=approval_doc,
+                result="denied" if d_dry.decision == "deny" else "waiting", **common)  # fmt: skip
+        status = "denied" if d_dry.decision == "deny" else "waiting"
+        return result(status, d_dry, "; ".join(d_dry.reasons))
+    # 2. the dry run
+    dry = _call(executor, step, True)
+    log.log("dry_run", time=clock(), actor=actor, dry_run=True, decision="allow", policies=d_dry.policies,
+            reasons=d_dry.reasons, before=dry.before, after=dry.after, message=dry.message,
+            result="ok" if dry.ok else "failed", **common)  # fmt: skip
+    # 3. may the change happen now? (policy again, at this moment)
+    d = decide(case, step, pol, env=env, now=clock(), dry_run=False, dry_run_passed=dry.ok,
+               approved=approval is not None, audit=log, actor=actor)  # fmt: skip
+    verdict = {"allow": "allowed", "deny": "denied", "needs_approval": "waiting"}[d.decision]
+    if execute and d.decision == "allow" and budget_spent:
+        verdict = "skipped"
+    # dry_run=False: this decision is about the real change, whether or not this run makes it
+    log.log("decision", time=clock(), actor=actor, dry_run=False, decision=d.decision, policies=d.policies,
+            reasons=d.reasons, approval=approval_doc, result=verdict if execute else "dry-run", **common)  # fmt: skip
+    if not execute:
+        return result("dry-run", d, dry.message, dry)
+    if d.decision == "deny":
+        return result("denied", d, "; ".join(d.reasons), dry)
+    if d.decision == "needs_approval":
+        return result("waiting", d, f"waiting for approval: {'; '.join(d.reasons)}", dry)
+    if budget_spent:
+        return result("skipped", d, "skipped: this run's budget of changes is spent; observe, then run again", dry)
+    # 4. the change itself, bracketed by start and finish so a crash stays visible
+    start = log.log("start", time=clock(), actor=actor, dry_run=False, decision=d.decision, policies=d.policies,
+                    reasons=d.reasons, approval=approval_doc, result="pending", **common)  # fmt: skip
+    out = _call(executor, step, False)
+    # An executor that changed nothing and says so (the dry-run executor) is not a failure.
+    status = "executed" if out.executed and out.ok else ("dry-run" if out.ok else "failed")
+    log.log("finish", time=clock(), actor=actor, dry_run=not out.executed, decision=d.decision, policies=d.policies,
+            reasons=d.reasons, approval=approval_doc, before=out.before, after=out.after, message=out.message,
+            result={"executed": "ok", "dry-run": "nothing changed", "failed": "failed"}[status], ref=start.seq,
+            **common)  # fmt: skip
+    return result(status, d, out.message, out)
 
 
 def remediation_to_json(plan: Plan, outcomes: Sequence[StepOutcome]) -> dict[str, Any]:
@@ -295,6 +381,7 @@ def remediation_to_json(plan: Plan, outcomes: Sequence[StepOutcome]) -> dict[str
             message=o.message if o else "",
             before=o.before if o else {},
             after=o.after if o else {},
+            revert=o.revert.to_dict() if o and o.revert else None,
         )
         steps.append(doc)
     return {
