@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from aisre.case import Case
+from aisre.case import Case, topology_from_spans
 
 __all__ = [
     "COLUMNS",
@@ -53,6 +53,9 @@ TIME_FLOOR = 0.001
 
 REF_QUANTILE = 0.9
 """Quantile of the before-split self times an after-split span must exceed to count as slow."""
+
+GAP_FACTOR = 5.0
+"""Most times the case's median call gap that a call's gap may take before it counts as slow."""
 
 SPREAD_CPU = 0.6
 """Share of a service's operations (with a baseline) that must slow down to call the fault cpu."""
@@ -172,8 +175,12 @@ def _span_scores(spans: pd.DataFrame, split: float) -> pd.DataFrame:
     if len(edge):
         edge_minutes = max((float(times.max()) - float(times.min())) / 60.0, 1.0 / 6.0)
         gaps = edge["self"]
-        edge = edge.assign(n_ref=float(len(gaps)), ref_med=float(gaps.median()),
-                           ref_hi=float(gaps.quantile(REF_QUANTILE)), per_minute=1.0 / edge_minutes)
+        # the pooled quantile, capped at a multiple of the pooled median: when one busy edge
+        # is slow (a small system), its calls are the quantile, and must not be their own norm
+        med = float(gaps.median())
+        edge = edge.assign(n_ref=float(len(gaps)), ref_med=med,
+                           ref_hi=min(float(gaps.quantile(REF_QUANTILE)), GAP_FACTOR * med),
+                           per_minute=1.0 / edge_minutes)
         edge = edge.assign(threshold=edge["ref_hi"] + TIME_FLOOR)
     after = pd.concat([x for x in (own, edge) if len(x)], ignore_index=True) if len(own) or len(edge) else own
     if after.empty:
@@ -192,7 +199,8 @@ def _span_scores(spans: pd.DataFrame, split: float) -> pd.DataFrame:
         own=("excess", "sum"), spread=("moved", "mean"), n_ops=("moved", "size"))
     edge = _edge_blame(per_key[per_key["channel"] == "edge"])
     out = own.join(edge, how="outer").fillna({"own": 0.0, "edge": 0.0, "spread": 0.0, "n_ops": 0})
-    slow_times = after[after["slow"]].groupby("blame")["start"].quantile(0.1)
+    moved_keys = per_key.loc[per_key["moved"], "key"]
+    slow_times = after[after["slow"] & after["key"].isin(moved_keys)].groupby("blame")["start"].min()
     out["onset"] = slow_times.reindex(out.index)
     top = per_key.sort_values("excess", ascending=False, kind="stable").drop_duplicates("blame")
     out = out.join(top.set_index("blame")[["operation", "service", "channel", "med", "ref_med", "slow", "n"]]
@@ -270,8 +278,10 @@ def _log_scores(logs: pd.DataFrame, split: float) -> pd.DataFrame:
 def _explain_by_callees(scores: pd.Series, case: Case) -> pd.Series:
     """Return *scores* with each service's score reduced by its strongest callee's: errors and
     slowness a callee shows first are the callee's, and its callers only pass them on."""
-    topo = case.topology
-    if topo is None or scores.empty:
+    if scores.empty or not (scores > 0).any():
+        return scores
+    topo = case.topology or topology_from_spans(case.spans)
+    if topo is None:
         return scores
     edges = pd.DataFrame([(u, v) for u, v, k in topo.edges() if k == "calls"], columns=["caller", "callee"])
     if edges.empty:
