@@ -34,6 +34,7 @@ __all__ = [
     "TIER_WEIGHTS",
     "ActionSpec",
     "Target",
+    "adds_capacity_only",
     "available_actions",
     "blast_radius",
     "get_action",
@@ -201,8 +202,9 @@ def _is_workload(case: Case, t: Target) -> str | None:
 
 
 def _scale_params(case: Case, t: Target) -> dict[str, Any]:
-    # Doubling is the usual first step; the policy caps the factor (max-scale-factor).
-    return {"service": t.service, "from_replicas": t.replicas, "replicas": max(t.replicas * 2, t.replicas + 1)}
+    # Doubling is the usual first step, and at least three replicas: with two, the degraded pod
+    # still takes half the traffic. The policy caps the factor (max-scale-factor).
+    return {"service": t.service, "from_replicas": t.replicas, "replicas": max(t.replicas * 2, t.replicas + 1, 3)}
 
 
 def _deploys(case: Case, service: str) -> list[dict[str, Any]]:
@@ -399,6 +401,17 @@ _BUILTINS: tuple[ActionSpec, ...] = (
 )
 
 _REGISTRY: dict[str, ActionSpec | str] = {spec.name: spec for spec in _BUILTINS}
+
+
+def adds_capacity_only(action: Action) -> bool:
+    """Return whether *action* only adds capacity (a scale-up): it cannot make a service worse,
+    so SLIs that worsen after it are the incident growing, and undoing it would take away
+    capacity when it is needed most."""
+    p = action.params or {}
+    try:
+        return action.name == "scale" and float(p["replicas"]) > float(p["from_replicas"])
+    except (KeyError, TypeError, ValueError):
+        return False
 
 
 def inverse_action(action: Action) -> Action | None:

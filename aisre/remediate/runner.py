@@ -19,7 +19,7 @@ from typing import Any
 
 from aisre.case import Case, Decision, Outcome, Plan, Step
 from aisre.errors import AisreError, UsageError
-from aisre.remediate.actions import inverse_action
+from aisre.remediate.actions import adds_capacity_only, inverse_action
 from aisre.remediate.audit import AuditLog, AuditRecord
 from aisre.remediate.executors import Executor
 from aisre.remediate.planner import PlanStep, decide, step_to_json
@@ -233,7 +233,8 @@ def remediate(
     (default: the clock) is the time policy sees.
 
     With *revert_harmful* (the default), a change whose SLIs after are worse than before
-    (:func:`harm`) is undone at once through its executable inverse
+    (:func:`harm`) is undone at once (a scale-up excepted: it only adds capacity, so worse SLIs
+    after it are the incident growing, and taking the capacity away would deepen it) through its executable inverse
     (:func:`~aisre.remediate.actions.inverse_action`): the undo is a step of its own, id
     ``<step>-revert``, asked of policy as the action ``revert``, dry-run first and audited like any
     other; the step's status becomes ``reverted`` and its outcome's ``revert`` holds the undo's.
@@ -265,7 +266,7 @@ def remediate(
                        execute=execute, approval=approval, budget_spent=budget_spent)  # fmt: skip
         if o.executed:
             changes += 1
-            why = harm(o.before, o.after) if revert_harmful else None
+            why = harm(o.before, o.after) if revert_harmful and not adds_capacity_only(step.action) else None
             if why is not None:
                 o = _revert(case, plan.case_id, step, o, why, pol, log, executor, env=env_name, actor=actor, clock=clock)
         outcomes.append(o)
@@ -293,7 +294,7 @@ def _revert(case: Case, case_id: str, step: Step, o: StepOutcome, why: str, pol:
     r = _carry_out(case, case_id, undo, pol, log, executor, env=env, actor=actor, clock=clock, execute=True,
                    approval=None, budget_spent=False)  # fmt: skip
     o.revert = r
-    if r.status == "executed":
+    if r.executed:
         o.status = "reverted"
         o.message = f"{o.message}; it made things worse ({why}), so it was undone: {r.message}"
     else:
