@@ -53,11 +53,13 @@ def main() -> None:
         truth = c.truth.service
         rank = ranked.index(truth) + 1 if truth in ranked else None
         top = out.iloc[0] if len(out) and out["score"].iloc[0] > 0 else None
+        second = float(out["score"].iloc[1]) if len(out) > 1 else 0.0
+        margin = float(out["score"].iloc[0]) / max(second, 1e-9) if top is not None else 0.0
         rows.append({
             "id": c.id, "system": c.system, "fault": c.truth.meta.get("fault", c.truth.fault),
             "truth": truth, "rank": rank, "ac1": rank == 1, "ac3": rank is not None and rank <= 3,
             "guess": None if top is None else top["entity"], "kind": None if top is None else top["fault"],
-            "seconds": seconds, "evidence": None if top is None else top["evidence"],
+            "seconds": seconds, "margin": margin, "evidence": None if top is None else top["evidence"],
         })  # fmt: skip
         if args.verbose:
             r = rows[-1]
@@ -68,9 +70,13 @@ def main() -> None:
         for fault, h in g.groupby("fault"):
             print(f"{system:8s} {fault:16s} {len(h):3d} {h['ac1'].mean():5.2f} {h['ac3'].mean():5.2f}")
         print(f"{system:8s} {'ALL':16s} {len(g):3d} {g['ac1'].mean():5.2f} {g['ac3'].mean():5.2f}")
-    with_spans = df[df["guess"].notna()]
-    print(f"\nOB with any signal: n={int((with_spans['system'] == 'OB').sum())}"
-          f" AC@1={with_spans.loc[with_spans['system'] == 'OB', 'ac1'].mean():.2f}")
+    # how far the channel can be trusted when it speaks, and when its top is clear of the second
+    print(f"\n{'system':8s} {'when':26s} {'n':>3s} {'AC@1':>5s}")
+    for system, g in df.groupby("system"):
+        spoke = g[g["guess"].notna()]
+        clear = g[g["margin"] >= 3.0]
+        print(f"{system:8s} {'top score > 0':26s} {len(spoke):3d} {spoke['ac1'].mean():5.2f}")
+        print(f"{system:8s} {'top >= 3 x second':26s} {len(clear):3d} {clear['ac1'].mean():5.2f}")
     print(f"seconds per case: median {np.median(df['seconds']):.3f}, p95 {np.percentile(df['seconds'], 95):.3f},"
           f" max {df['seconds'].max():.3f}")
 
