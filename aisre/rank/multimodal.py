@@ -1,22 +1,25 @@
 """A trace-and-log scoring channel for the causal ranker: per service, how strongly its own spans
 and logs say it is the root cause, with an onset, a fault-kind guess and one sentence of evidence.
 
-The channel never needs a fault-free period outside the case: it splits the case's own spans and
-logs at the detection time (or, when too little precedes it, at the first third of the data) and
-compares each *operation* after the split with the same operation before it. Three signals:
+The channel never needs a fault-free period outside the case. Three signals:
 
-- **self time** (a span's duration minus the union of its children's intervals): the time a
-  service spends in its own code. Callers inherit their callees' latency in their durations but
-  not in their self time, so a slow leaf is blamed on the leaf.
-- **call gaps**: the self time of a *client* span (one whose child runs in another service) is
-  the network and queueing between the two; it is blamed on the callee, where a network jam on
-  a pod shows (its callers' client spans slow down while its own server spans do not).
-- **error logs**: ERROR/WARN lines (and lines naming an exception) per service and template,
-  counted after the split against the rate before it; a template never seen before the split
-  counts in full, one seen before counts only its excess. A service whose errors are matched by
-  errors in a callee is partly explained by that callee.
+- **own time** per *segment* (a service's part of a trace: its entry span's duration minus the
+  union of its outgoing client spans): the time a service spends itself. Callers inherit their
+  callees' latency in their durations but not in their own time, so a slow leaf is blamed on the
+  leaf. Each operation after the split (the detection time, or the first third of the spans
+  when too little precedes it) is compared with the same operation before it.
+- **call gaps** (a client span's duration minus its callee's entry span): network and queueing.
+  A healthy system's gaps are milliseconds on every edge, so every call of the window is compared
+  with the case's pooled gaps (no clean "before" needed; inject labels are a minute off at times).
+  A slow call is split between callee (a jammed pod: all its callers see it slow) and caller
+  (a starved client: all its callees look slow) by how consistently each end's other calls moved.
+- **error logs**: ERROR lines (WARN a tenth, other lines naming an exception a half) per service
+  and template after the split; a template never seen before counts in full, one seen before
+  only its excess rate. A service whose errors are matched by a callee's is mostly explained by
+  that callee.
 
-:func:`trace_log_scores` returns one row per service seen in spans or logs.
+Scores are extra seconds of own time or gap per minute, plus :data:`LOG_WEIGHT` per novel error
+line per minute. :func:`trace_log_scores` returns one row per service seen in spans or logs.
 """
 
 from __future__ import annotations
