@@ -180,7 +180,9 @@ def split_periods(case: Case, times: np.ndarray | None = None, *, guard: float =
     # coarse samples the guard shrinks to less than a step rather than leave no baseline
     keep = min(len(before), max(3, (2 * len(before)) // 3))
     limit = float(before[keep - 1]) if keep >= 1 else start
-    split = max(det - max(guard, step), limit + step / 2.0)
+    # coarse samples (under four per guard): guard one sample, a late alert is one sample late
+    guard = guard if 4 * step <= guard else step
+    split = max(det - guard, limit + step / 2.0)
     split = min(split, det)
     return Periods((start, split - 1e-9), (split, max(end, split)), split, step)
 
@@ -222,16 +224,25 @@ def robust_z(values: np.ndarray, normal: np.ndarray,
             # with a handful of normal samples quartiles say little: the range over its expected
             # width in standard deviations (d2) is the better estimate of the spread
             n = np.sum(~np.isnan(normal), axis=0)
-            rng = np.nanmax(normal, axis=0) - np.nanmin(normal, axis=0)
-            by_range = np.where((n >= 2) & (n < len(_D2)), rng / _D2[np.clip(n, 0, len(_D2) - 1)], 0.0)
+            # the sample farthest from the median may be a previous incident's tail: leave it out
+            far = np.nanargmax(np.where(np.isnan(normal), -np.inf, np.abs(normal - med)), axis=0)
+            trimmed = normal.copy()
+            drop = n >= 4
+            trimmed[far[drop], np.flatnonzero(drop)] = np.nan
+            m = n - drop
+            rng = np.nanmax(trimmed, axis=0) - np.nanmin(trimmed, axis=0)
+            by_range = np.where((m >= 2) & (m < len(_D2)), rng / _D2[np.clip(m, 0, len(_D2) - 1)], 0.0)
+            n_normal = n
         else:
             med = np.full(values.shape[1], np.nan)
             q75 = q25 = med
             mad = med * 0
             by_range = med * 0
+            n_normal = np.zeros(values.shape[1])
         spread = np.nanmax(values, axis=0) - np.nanmin(values, axis=0)
         scale = np.nanmax(
-            np.vstack([(q75 - q25) / 1.349, 1.4826 * mad, by_range, rel_floor * np.abs(med), RANGE_FLOOR * spread,
+            # quartiles of fewer than eight samples follow a single outlier: not used then
+            np.vstack([np.where(n_normal >= 8, (q75 - q25) / 1.349, 0.0), 1.4826 * mad, by_range, rel_floor * np.abs(med), RANGE_FLOOR * spread,
                        np.full_like(med, 1e-9)]),
             axis=0,
         )

@@ -232,7 +232,8 @@ def _inbound(signals: pd.DataFrame, known: set[str] | None) -> pd.DataFrame:
     e["callee_svc"] = [service_of(str(x), known) for x in e["callee"]]
     f = _f(e["score"].to_numpy(dtype="float64"))
     e["f"] = f
-    per_edge = e.groupby(["caller_svc", "callee_svc"], sort=False)["f"].max().reset_index()
+    e["wire"] = e["signal"].astype(str).str.startswith("span:")  # client self time: the wire only
+    per_edge = e.groupby(["caller_svc", "callee_svc"], sort=False).agg(f=("f", "max"), wire=("wire", "all")).reset_index()
     n_edges = per_edge.groupby("caller_svc")["f"].transform("size")
     common = per_edge.groupby("caller_svc")["f"].transform("median").where(n_edges >= 3, 0.0)
     # a caller starved of CPU or memory is slow on every call it makes, whatever the callee
@@ -246,7 +247,10 @@ def _inbound(signals: pd.DataFrame, known: set[str] | None) -> pd.DataFrame:
     first = per_edge.groupby("callee_svc")["own"].median()
     # a caller whose own network is jammed (its inbound calls are slow) is slow on its outgoing
     # calls too: that part of an outgoing edge is the caller's
-    per_edge["own"] = np.clip(per_edge["own"] - per_edge["caller_svc"].map(first).fillna(0.0), 0.0, None)
+    # (only for wire times: a caller-side latency metric includes the callee's whole work, so a
+    # slow call into the caller is explained by its slow callees, not the other way round)
+    jam = per_edge["caller_svc"].map(first).fillna(0.0).where(per_edge["wire"], 0.0)
+    per_edge["own"] = np.clip(per_edge["own"] - jam, 0.0, None)
     per_edge["own"] = per_edge.groupby("callee_svc")["own"].transform("median")
     rows = e.drop_duplicates(["caller_svc", "callee_svc"]).set_index(["caller_svc", "callee_svc"])
     out = []
