@@ -234,6 +234,18 @@ def _inbound(signals: pd.DataFrame, known: set[str] | None) -> pd.DataFrame:
     e["f"] = f
     e["wire"] = e["signal"].astype(str).str.startswith("span:")  # client self time: the wire only
     per_edge = e.groupby(["caller_svc", "callee_svc"], sort=False).agg(f=("f", "max"), wire=("wire", "all")).reset_index()
+    # the same call measured at the callee too (its serving time): the caller-side excess over it
+    # is the wire; what both sides see is the callee's own slowness, counted as its latency
+    d = signals[signals["kind"].eq("latency") & signals["caller"].notna() & signals["callee"].notna()]
+    if len(d):
+        dk = pd.DataFrame({"caller_svc": [service_of(str(x), known) for x in d["caller"]],
+                           "callee_svc": [service_of(str(x), known) for x in d["callee"]],
+                           "fd": _f(d["score"].to_numpy(dtype="float64"))})
+        dk = dk.groupby(["caller_svc", "callee_svc"], as_index=False)["fd"].max()
+        per_edge = per_edge.merge(dk, on=["caller_svc", "callee_svc"], how="left")
+        per_edge["f"] = np.where(per_edge["wire"], per_edge["f"],
+                                 np.clip(per_edge["f"] - per_edge["fd"].fillna(0.0), 0.0, None))
+        per_edge = per_edge.drop(columns="fd")
     n_edges = per_edge.groupby("caller_svc")["f"].transform("size")
     common = per_edge.groupby("caller_svc")["f"].transform("median").where(n_edges >= 3, 0.0)
     # a caller starved of CPU or memory is slow on every call it makes, whatever the callee
