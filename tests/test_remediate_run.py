@@ -190,3 +190,21 @@ def test_an_action_already_carried_out_is_not_proposed_again():
     again = cpu_plan(case, now=NOW + 300)
     assert ("scale", "cart") not in [(s.action.name, s.action.target) for s in again.steps]
     assert any("scale on cart was already carried out" in n for n in again.notes)
+
+
+def test_an_action_that_ran_but_did_not_help_is_not_proposed_again():
+    """A change the executor carried out without the effect it should have (ok False) still
+    happened: the next plan does not repeat it."""
+
+    class NoEffect(Recorder):
+        def execute(self, step, *, dry_run):
+            out = super().execute(step, dry_run=dry_run)
+            out.ok = dry_run
+            return out
+
+    case = shop()
+    outs = remediate(case, cpu_plan(case), executor=NoEffect(), execute=True, now=NOW)
+    assert (outs[0].status, outs[0].executed) == ("failed", True)
+    again = cpu_plan(case, now=NOW + 300)
+    assert ("scale", "cart") not in [(s.action.name, s.action.target) for s in again.steps]
+    assert again.steps[0].action.name == "rate_limit"

@@ -169,12 +169,13 @@ def plan(
         out.notes.append(f"the ranker {ranking.method} abstained ({ranking.reason or 'no reason given'}): its suspects are "
                          "proposed with confidence 0, so nothing runs without a person")  # fmt: skip
     log = audit if audit is not None else AuditLog()
-    # An action already carried out for this case in the last hour did not end the incident:
+    # An action already carried out for this case in the last hour did not end the incident
+    # (whether or not the executor judged it a success, and whether or not it was undone since):
     # proposing it again would repeat a change that did not help.
     done = {
         (r.action, r.target)
         for r in log.records(case_id=case.id, kind="finish", since=when - HORIZON)
-        if r.result == "ok" and r.time <= when
+        if not r.dry_run and r.result in ("ok", "failed") and r.time <= when
     }
     seen: set[tuple[str, str]] = set(done)
     for name, target in sorted(done):
