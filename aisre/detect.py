@@ -60,6 +60,10 @@ RATE_REL_FLOOR = 0.005
 RANGE_FLOOR = 0.01
 """Smallest scale relative to the column's full range over the case (floors constant columns)."""
 
+NEW_TEMPLATE_Z = 3.0
+"""Score of one error line of a template the entity never logged in the normal period (grows
+with the square root of the count)."""
+
 GUARD_SECONDS = 120.0
 """How far before the detection time the normal period ends: alerts fire after the fault starts."""
 
@@ -565,7 +569,7 @@ def log_anomalies(case: Case, periods: Periods | None = None) -> pd.DataFrame:
     new = new[new["seen"].isna()]
     for e, g in new.groupby("entity", sort=True):
         rows.append(dict(signal="log:template", entity=e, kind="error",
-                         score=float(min(Z_CAP, 3.0 * np.sqrt(len(g)))), onset=float(g["t"].min()),
+                         score=float(min(Z_CAP, NEW_TEMPLATE_Z * np.sqrt(len(g)))), onset=float(g["t"].min()),
                          baseline=0.0, peak=float(len(g)), caller=None, callee=None))
     return pd.DataFrame(rows, columns=SIGNAL_COLUMNS)
 
