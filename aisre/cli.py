@@ -554,10 +554,21 @@ def benchmark() -> None:
 @click.pass_context
 def benchmark_rca(ctx: click.Context, paths: Sequence[str], methods: str, delay: float, topology: str | None,
                   workers: int, scheduler: str | None, baseline: str | None, json_file: str | None) -> None:
-    """Root-cause accuracy (AC@1/3/5, Avg@5) and time per case, per dataset and method."""
+    """Root-cause accuracy (AC@1/3/5, Avg@5) and time per case, per dataset and method.
+
+    PATH is a dataset or Case folder, or simulator:TOPOLOGY[:PER_KIND] for a seeded suite of
+    every fault kind on a built-in topology."""
     from aisre.bench.rca import compare, run_benchmark
 
-    result = run_benchmark(list(paths), [m.strip() for m in methods.split(",") if m.strip()], delay=delay,
+    sources: list[Any] = []
+    for path in paths:
+        if path.startswith("simulator:"):  # a seeded suite of every fault kind on a built-in topology
+            from aisre.simulator import fault_suite, parse_suite
+
+            sources.extend(fault_suite(**parse_suite(path)))
+        else:
+            sources.append(path)
+    result = run_benchmark(sources, [m.strip() for m in methods.split(",") if m.strip()], delay=delay,
                            topology=topology, workers=workers, scheduler=scheduler,
                            progress=sys.stderr.isatty())
     doc = result.to_dict()

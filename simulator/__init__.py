@@ -20,6 +20,7 @@ from .export import RCAEVAL_METRICS, export_case, export_rcaeval, write
 from .faults import DEFAULT_INTENSITY, FAULT_KINDS, FaultSpec, ResolvedFault, parse_fault, resolve_faults
 from .runner import simulate
 from .scenarios import DEFAULT_SCENARIO, SCENARIOS, run_scenario
+from .suite import fault_suite, parse_suite
 from .telemetry import METRICS, NOISE_ALERTS, alertmanager_payloads
 from .topology import BUILTIN_TOPOLOGIES, SimTopology, load_topology, parse_topology, random_topology
 from .twin import Mitigation, SimulatorTwin, time_to_mitigation
@@ -43,8 +44,10 @@ __all__ = [
     "alertmanager_payloads",
     "export_case",
     "export_rcaeval",
+    "fault_suite",
     "load_topology",
     "parse_fault",
+    "parse_suite",
     "parse_topology",
     "random_topology",
     "resolve_faults",
