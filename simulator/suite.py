@@ -34,7 +34,7 @@ def _targets(topo: SimTopology, kind: str) -> list[str]:
 def fault_suite(topology: str | SimTopology = "online-boutique", *, per_kind: int = 2, seed: int = 0,
                 duration: float = 600.0, rate: float = 20.0, kinds: Sequence[str] = FAULT_KINDS) -> Iterator[Case]:
     """Yield *per_kind* simulated cases for each fault kind in *kinds*, each at another target,
-    the fault starting at half the run and lasting until its end.
+    the fault starting at half the run and lasting 40 % of it.
 
     Raises:
         SpecError: for an unknown topology or fault kind, or a non-positive *per_kind*.
@@ -42,7 +42,7 @@ def fault_suite(topology: str | SimTopology = "online-boutique", *, per_kind: in
     if per_kind < 1:
         raise SpecError("per_kind must be at least 1", field="per_kind")
     topo = load_topology(topology)
-    start, length = duration / 2, duration / 2 - 60.0
+    start, length = duration / 2, duration * 0.4  # the run ends with a tenth of it after the fault
     for k, kind in enumerate(kinds):
         if kind not in FAULT_KINDS:
             raise SpecError(f"unknown fault kind {kind!r}; known: {', '.join(FAULT_KINDS)}", field="kind")
