@@ -35,8 +35,8 @@ __all__ = [
     "Z_CAP",
     "Periods",
     "aligned_wide",
-    "edge_of",
     "detect",
+    "edge_of",
     "log_anomalies",
     "metric_anomalies",
     "metric_kind",
@@ -76,13 +76,13 @@ SIGNAL_COLUMNS = ["signal", "entity", "kind", "score", "onset", "baseline", "pea
 _KIND_PATTERNS = [
     # the node or host a pod runs on: shared by every pod there, so not the pod's own
     ("host", re.compile(r"^(?:[Nn]ode|NODE|[Hh]ost|HOST|[Mm]achine)(?:[_.]|[A-Z])|^(?:node|host)$")),
-    ("client_latency", re.compile(r"client.*(lat|dur)|(lat|dur).*client", re.I)),
-    ("error", re.compile(r"err|fail|5xx|exception|availability|success|status_code", re.I)),
-    ("latency", re.compile(r"lat|duration|response.?time|\brt\b|delay|p50|p90|p95|p99", re.I)),
-    ("load", re.compile(r"lod|load|workload|request|qps|rps|throughput|\bops\b|count|receive|transmit|bytes", re.I)),
-    ("resource", re.compile(r"cpu|mem|disk|(?<![a-z])io(?![a-z])|socket|(?<![a-z])fd|thread|(?<![a-z])gc(?![a-z])|syscall|net|swap|heap", re.I)),
+    ("client_latency", re.compile(r"client.*(lat|dur)|(lat|dur).*client", re.IGNORECASE)),
+    ("error", re.compile(r"err|fail|5xx|exception|availability|success|status_code", re.IGNORECASE)),
+    ("latency", re.compile(r"lat|duration|response.?time|\brt\b|delay|p50|p90|p95|p99", re.IGNORECASE)),
+    ("load", re.compile(r"lod|load|workload|request|qps|rps|throughput|\bops\b|count|receive|transmit|bytes", re.IGNORECASE)),
+    ("resource", re.compile(r"cpu|mem|disk|(?<![a-z])io(?![a-z])|socket|(?<![a-z])fd|thread|(?<![a-z])gc(?![a-z])|syscall|net|swap|heap", re.IGNORECASE)),
 ]
-_DOWN_IS_BAD = re.compile(r"availability|success|uptime", re.I)
+_DOWN_IS_BAD = re.compile(r"availability|success|uptime", re.IGNORECASE)
 
 
 _EDGE = re.compile(r"^(?P<name>.*?)(?P<arrow>->|<-)(?P<peer>[^>]+)$")
@@ -390,7 +390,7 @@ def metric_anomalies(case: Case, wide: pd.DataFrame | None = None, periods: Peri
         pre_bad = np.zeros(values.shape[1])
     t_abn = times[amask]
     # coarse samples: one outlier row is not an anomaly either, hold it for two rows
-    width = max(2, int(round(SUSTAIN_SECONDS / max(periods.step, 1e-9))))
+    width = max(2, round(SUSTAIN_SECONDS / max(periods.step, 1e-9)))
     width = min(width, max(1, len(t_abn) // 2))
     bad = z_abn * sign
     both = np.abs(z_abn)
@@ -496,16 +496,16 @@ def span_anomalies(case: Case, periods: Periods | None = None) -> pd.DataFrame:
         score = _shift(b, a, pooled_self)
         if len(a):
             b = b if len(b) >= 3 else pooled_self
-            rows.append(dict(signal="span:self", entity=svc, kind="latency", score=score,
-                             onset=_onset(t[own][am[own]], a, b), baseline=float(np.median(b)),
-                             peak=float(np.percentile(a, 75)), caller=None, callee=None))
+            rows.append({"signal": "span:self", "entity": svc, "kind": "latency", "score": score,
+                             "onset": _onset(t[own][am[own]], a, b), "baseline": float(np.median(b)),
+                             "peak": float(np.percentile(a, 75)), "caller": None, "callee": None})
         eb, ea = err[idx][nm[idx]], err[idx][am[idx]]
         if len(ea) and err.any():
             pb, pa = float(eb.mean()) if len(eb) else 0.0, float(ea.mean())
             z = (pa - pb) / np.sqrt(max(pb * (1 - pb), 0.01) / max(len(ea), 1))
-            rows.append(dict(signal="span:error", entity=svc, kind="error", score=float(np.clip(z, 0, Z_CAP)),
-                             onset=float(np.min(t[idx][am[idx]][err[idx][am[idx]]])) if ea.any() else np.nan,
-                             baseline=pb, peak=pa, caller=None, callee=None))
+            rows.append({"signal": "span:error", "entity": svc, "kind": "error", "score": float(np.clip(z, 0, Z_CAP)),
+                             "onset": float(np.min(t[idx][am[idx]][err[idx][am[idx]]])) if ea.any() else np.nan,
+                             "baseline": pb, "peak": pa, "caller": None, "callee": None})
     client = s[is_client]
     for (caller, callee), idx in client.groupby(["service", "callee"], sort=True).indices.items():
         selfv = client["self"].to_numpy()[idx]
@@ -514,15 +514,15 @@ def span_anomalies(case: Case, periods: Periods | None = None) -> pd.DataFrame:
         if len(a):
             score = _shift(b, a, pooled_edge)
             b = b if len(b) >= 3 else pooled_edge
-            rows.append(dict(signal="span:edge", entity=callee, kind="client_latency", score=score,
-                             onset=_onset(tt[periods.abnormal_mask(tt)], a, b), baseline=float(np.median(b)),
-                             peak=float(np.percentile(a, 75)), caller=caller, callee=callee))
+            rows.append({"signal": "span:edge", "entity": callee, "kind": "client_latency", "score": score,
+                             "onset": _onset(tt[periods.abnormal_mask(tt)], a, b), "baseline": float(np.median(b)),
+                             "peak": float(np.percentile(a, 75)), "caller": caller, "callee": callee})
     return pd.DataFrame(rows, columns=SIGNAL_COLUMNS)
 
 
 # --------------------------------------------------------------------------- logs
 
-_MASK = re.compile(r"0x[0-9a-f]+|[0-9a-f]{8,}(-[0-9a-f]{4,})*|\d+(\.\d+)?", re.I)
+_MASK = re.compile(r"0x[0-9a-f]+|[0-9a-f]{8,}(-[0-9a-f]{4,})*|\d+(\.\d+)?", re.IGNORECASE)
 _ERROR_LEVELS = {"error", "err", "fatal", "critical", "crit", "severe", "panic", "alert", "emerg"}
 
 
@@ -560,17 +560,17 @@ def log_anomalies(case: Case, periods: Periods | None = None) -> pd.DataFrame:
     z = (ga["pa"] - pb) / np.sqrt(np.maximum(pb * (1 - pb), 0.02) / ga["na"])
     err_a = abn[abn["err"]]
     onset = err_a.groupby("entity")["t"].min().reindex(ga.index)
-    rows = [dict(signal="log:error", entity=e, kind="error", score=float(np.clip(zz, 0, Z_CAP)), onset=o,
-                 baseline=float(b), peak=float(a), caller=None, callee=None)
+    rows = [{"signal": "log:error", "entity": e, "kind": "error", "score": float(np.clip(zz, 0, Z_CAP)), "onset": o,
+                 "baseline": float(b), "peak": float(a), "caller": None, "callee": None}
             for e, zz, o, b, a in zip(ga.index, z, onset, pb, ga["pa"], strict=True)]
     # error templates an entity did not log in the normal period
     seen = normal[normal["err"]][["entity", "tpl"]].drop_duplicates().assign(seen=True)
     new = err_a.merge(seen, on=["entity", "tpl"], how="left")
     new = new[new["seen"].isna()]
     for e, g in new.groupby("entity", sort=True):
-        rows.append(dict(signal="log:template", entity=e, kind="error",
-                         score=float(min(Z_CAP, NEW_TEMPLATE_Z * np.sqrt(len(g)))), onset=float(g["t"].min()),
-                         baseline=0.0, peak=float(len(g)), caller=None, callee=None))
+        rows.append({"signal": "log:template", "entity": e, "kind": "error",
+                         "score": float(min(Z_CAP, NEW_TEMPLATE_Z * np.sqrt(len(g)))), "onset": float(g["t"].min()),
+                         "baseline": 0.0, "peak": float(len(g)), "caller": None, "callee": None})
     return pd.DataFrame(rows, columns=SIGNAL_COLUMNS)
 
 

@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> None:
     for name in a.datasets:
         try:
             cases = load_cases(name)
-        except Exception as exc:  # a missing loader must not stop the other datasets
+        except Exception as exc:  # noqa: BLE001  (a missing loader must not stop the other datasets)
             print(f"{name:<9} skipped: {exc}", file=sys.stderr)
             continue
         evaluate(name, cases, a.methods.split(","), a.delay, a.verbose)

@@ -36,7 +36,7 @@ def test_robust_z_floors_constant_columns() -> None:
     """A column constant in the normal period gets a finite score; float noise does not explode."""
     normal = np.array([[5.0, 0.0046], [5.0, 0.004600000000000001], [5.0, 0.0046]])
     values = np.array([[5.0, 0.0046], [9.0, 0.004600000000000001]])
-    z, med, scale = robust_z(values, normal)
+    z, _med, _scale = robust_z(values, normal)
     assert np.all(np.isfinite(z))
     assert z[1, 0] > 3  # a real move of a constant column is still an anomaly
     assert abs(z[1, 1]) < 1e-6  # float noise is not
@@ -139,12 +139,12 @@ def _spans(slow_wire: bool) -> pd.DataFrame:
         wire = 0.002 + (0.5 if late and slow_wire else 0.0)
         tid = f"t{i}"
         rows += [
-            dict(trace_id=tid, span_id=f"{tid}a", parent_id=None, service="fe", operation="GET /", start=start,
-                 duration=be + wire + 0.003, status="ok"),
-            dict(trace_id=tid, span_id=f"{tid}b", parent_id=f"{tid}a", service="fe", operation="call be",
-                 start=start, duration=be + wire, status="ok"),
-            dict(trace_id=tid, span_id=f"{tid}c", parent_id=f"{tid}b", service="be", operation="serve",
-                 start=start, duration=be, status="error" if late and not slow_wire else "ok"),
+            {"trace_id": tid, "span_id": f"{tid}a", "parent_id": None, "service": "fe", "operation": "GET /", "start": start,
+                 "duration": be + wire + 0.003, "status": "ok"},
+            {"trace_id": tid, "span_id": f"{tid}b", "parent_id": f"{tid}a", "service": "fe", "operation": "call be",
+                 "start": start, "duration": be + wire, "status": "ok"},
+            {"trace_id": tid, "span_id": f"{tid}c", "parent_id": f"{tid}b", "service": "be", "operation": "serve",
+                 "start": start, "duration": be, "status": "error" if late and not slow_wire else "ok"},
         ]
     return pd.DataFrame(rows)
 

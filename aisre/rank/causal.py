@@ -19,7 +19,14 @@ import networkx as nx
 import numpy as np
 import pandas as pd
 
-from aisre.case import Case, Evidence, Hypothesis, Ranking, Topology, topology_from_spans
+from aisre.case import (
+    Case,
+    Evidence,
+    Hypothesis,
+    Ranking,
+    Topology,
+    topology_from_spans,
+)
 from aisre.detect import ONSET_Z, detect
 from aisre.rank.causal_signature import fault_kind
 
@@ -181,7 +188,7 @@ def _symptoms(case: Case, graph: nx.DiGraph | None) -> list[str]:
     return [n for n in dict.fromkeys(names) if n in graph]
 
 
-_KILLED = re.compile(r"kill|backoff|crash|oom|evict|exit|fail", re.I)
+_KILLED = re.compile(r"kill|backoff|crash|oom|evict|exit|fail", re.IGNORECASE)
 
 
 def _event_signals(case: Case, split: float, owner: dict[str, str], known: set[str] | None) -> pd.DataFrame:
@@ -199,13 +206,13 @@ def _event_signals(case: Case, split: float, owner: dict[str, str], known: set[s
                 kind = "crash"
             if kind in ("deploy", "config", "crash") and r.entity:
                 svc = owner.get(str(r.entity)) or service_of(str(r.entity), known)
-                rows.append(dict(signal=f"event:{kind}", entity=str(r.entity), kind="event", score=20.0,
-                                 onset=float(r.time), baseline=0.0, peak=1.0, caller=None, callee=None,
-                                 service=svc))
+                rows.append({"signal": f"event:{kind}", "entity": str(r.entity), "kind": "event", "score": 20.0,
+                                 "onset": float(r.time), "baseline": 0.0, "peak": 1.0, "caller": None, "callee": None,
+                                 "service": svc})
     for ch in case.changes:
         if ch.service and split - 900 <= ch.time <= split + 300:
-            rows.append(dict(signal="event:deploy", entity=ch.service, kind="event", score=20.0, onset=float(ch.time),
-                             baseline=0.0, peak=1.0, caller=None, callee=None, service=ch.service))
+            rows.append({"signal": "event:deploy", "entity": ch.service, "kind": "event", "score": 20.0, "onset": float(ch.time),
+                             "baseline": 0.0, "peak": 1.0, "caller": None, "callee": None, "service": ch.service})
     return pd.DataFrame(rows)
 
 
@@ -268,14 +275,14 @@ def _inbound(signals: pd.DataFrame, known: set[str] | None) -> pd.DataFrame:
     out = []
     for r in per_edge.itertuples(index=False):
         base = rows.loc[(r.caller_svc, r.callee_svc)]
-        out.append(dict(signal=str(base["signal"]), entity=str(base["entity"]), kind="inbound",
-                        score=float(np.expm1(r.own)), onset=base["onset"], baseline=base["baseline"],
-                        peak=base["peak"], caller=r.caller_svc, callee=r.callee_svc, service=r.callee_svc))
+        out.append({"signal": str(base["signal"]), "entity": str(base["entity"]), "kind": "inbound",
+                        "score": float(np.expm1(r.own)), "onset": base["onset"], "baseline": base["baseline"],
+                        "peak": base["peak"], "caller": r.caller_svc, "callee": r.callee_svc, "service": r.callee_svc})
     commons = per_edge.assign(common=common).groupby("caller_svc")["common"].max()
     for caller, c in commons.items():
         if c > 0:
-            out.append(dict(signal="edges:common", entity=caller, kind="latency", score=float(np.expm1(c)),
-                            onset=np.nan, baseline=np.nan, peak=np.nan, caller=None, callee=None, service=caller))
+            out.append({"signal": "edges:common", "entity": caller, "kind": "latency", "score": float(np.expm1(c)),
+                            "onset": np.nan, "baseline": np.nan, "peak": np.nan, "caller": None, "callee": None, "service": caller})
     return pd.DataFrame(out)
 
 

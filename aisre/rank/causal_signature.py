@@ -9,14 +9,14 @@ import pandas as pd
 __all__ = ["fault_kind"]
 
 _RESOURCE = [
-    ("mem", re.compile(r"mem|heap|oom|swap", re.I)),
-    ("disk", re.compile(r"disk|\bio\b|diskio|fs_|syscall|read|write", re.I)),
-    ("socket", re.compile(r"socket|fd|conn|tcp", re.I)),
-    ("pool", re.compile(r"pool|thread|queue", re.I)),
-    ("loss", re.compile(r"drop|loss|retrans", re.I)),
-    ("cpu", re.compile(r"cpu|throttl", re.I)),
+    ("mem", re.compile(r"mem|heap|oom|swap", re.IGNORECASE)),
+    ("disk", re.compile(r"disk|\bio\b|diskio|fs_|syscall|read|write", re.IGNORECASE)),
+    ("socket", re.compile(r"socket|fd|conn|tcp", re.IGNORECASE)),
+    ("pool", re.compile(r"pool|thread|queue", re.IGNORECASE)),
+    ("loss", re.compile(r"drop|loss|retrans", re.IGNORECASE)),
+    ("cpu", re.compile(r"cpu|throttl", re.IGNORECASE)),
 ]
-_CRASH = re.compile(r"restart|crash|oomkill|backoff|killing|exit", re.I)
+_CRASH = re.compile(r"restart|crash|oomkill|backoff|killing|exit", re.IGNORECASE)
 
 
 def fault_kind(signals: pd.DataFrame, feats: pd.Series) -> str | None:
