@@ -74,7 +74,7 @@ def run(spec: str, seed: int, env: str) -> Row:
     from aisre.remediate import AuditLog, load_policy, plan, remediate
 
     fault = f"{spec}@{FAULT_START:.0f}+{FAULT_SECONDS:.0f}"
-    kw = dict(duration=DURATION, rate=RATE, seed=seed)
+    kw = {"duration": DURATION, "rate": RATE, "seed": seed}
     base = SimulatorTwin("online-boutique", [fault], **kw)
     t0 = min(f.start for f in base.faults)
     base.finish()

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import pytest
-
 import pandas as pd
+import pytest
 
 from aisre.case import Action, Case, Change, Step, Topology
 from aisre.errors import PolicyError
@@ -14,11 +13,11 @@ from aisre.remediate import (
     DEFAULT_DENY,
     EVALUATION_ERROR,
     AuditLog,
+    PlanStep,
     Policy,
     build_request,
     decide,
     default_policy_text,
-    PlanStep,
     get_action,
     inverse_action,
     load_policy,

@@ -212,3 +212,33 @@ def test_no_remedy_for_a_hypothesis_below_the_confidence_floor():
     p = plan(shop(), r, now=NOW)
     assert {s.hypothesis for s in p.steps} == {"cart"}
     assert any("checkout (suspect #2) has confidence 0.05 < 0.10" in n for n in p.notes)
+
+
+def test_restarts_and_shifts_act_on_the_one_instance_the_evidence_names():
+    """With other replicas serving, a service-level suspect whose evidence names one pod gets
+    instance-level restarts and traffic shifts (which the default policy lets run alone)."""
+    from aisre.case import Evidence
+
+    case = shop()
+    h = Hypothesis("cart", "delay", 1.0, 0.9, evidence=[Evidence("metric:latency-90", "cart"),
+                                                        Evidence("metric:latency-90", "cart-1")])  # fmt: skip
+    p = plan(case, Ranking("fake", [h]), now=NOW)
+    assert names(p)[0] == ("shift_traffic", "cart-1") and p.steps[0].decision.decision == "allow"
+    assert any("points at one instance, cart-1" in n for n in p.notes)
+    two = Hypothesis("cart", "delay", 1.0, 0.9, evidence=[Evidence("m", "cart-1"), Evidence("m", "cart-2")])
+    assert ("shift_traffic", "cart-1") not in names(plan(case, Ranking("fake", [two]), now=NOW))
+
+
+def test_an_error_without_flag_or_deploy_gets_a_restart_first_and_with_a_deploy_a_rollback():
+    case = shop()
+    p = plan(case, ranking(("checkout", "error")), now=NOW)
+    assert names(p)[0] == ("restart", "checkout") and any("restart proposed first" in n for n in p.notes)
+    case = shop(changes=[Change("ch1", "checkout", time=NOW - 300, revision="v2")])
+    assert names(plan(case, ranking(("checkout", "error")), now=NOW))[0] == ("rollback", "checkout")
+
+
+def test_an_abstaining_ranking_with_suspects_proposes_only_steps_for_a_person():
+    r = Ranking("fake", [Hypothesis("cart", "cpu", 1.0, 0.95)], abstained=True, reason="weak signal")
+    p = plan(shop(), r, now=NOW)
+    assert p.steps and all(s.decision.decision == "needs_approval" for s in p.steps)
+    assert all("approval-low-confidence" in s.decision.policies for s in p.steps)

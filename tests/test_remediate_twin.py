@@ -17,12 +17,20 @@ import pytest
 import yaml
 
 from aisre.case import Case, save_case
-from aisre.remediate import AuditLog, PlanStep, get_action, harm, plan, remediate, resolve_target
+from aisre.remediate import (
+    AuditLog,
+    PlanStep,
+    get_action,
+    harm,
+    plan,
+    remediate,
+    resolve_target,
+)
 from aisre.remediate.planner import RemediationPlan
 
 pytest.importorskip("simpy")
 
-from aisre.simulator import SimulatorTwin, simulate  # noqa: E402
+from aisre.simulator import SimulatorTwin, simulate
 
 INJECT = 100.0
 NODES = ["node-1", "node-2"]

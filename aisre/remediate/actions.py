@@ -84,7 +84,8 @@ def resolve_target(case: Case, entity: str) -> Target:
 
     An instance is recognised by its topology kind (``instance``, with a ``service`` attribute)
     or by a Kubernetes-style suffix (``cartservice-7d9f8b6c4-x2x9z``, ``cartservice-1``) on the
-    name of a known service.
+    name of a known service. ``replicas`` is the topology's, or the count the service's latest
+    ``scale`` event set when the case has one (a scale-up made during the incident).
     """
     topo = case.topology
     if topo is None:
@@ -108,10 +109,28 @@ def resolve_target(case: Case, entity: str) -> Target:
         instance=instance,
         kind=str(node.get("kind", "service")),
         tier=str(node.get("tier") or _UNKNOWN_TIER),
-        replicas=max(int(node.get("replicas") or 1), 1),
+        replicas=_live_replicas(case, service, max(int(node.get("replicas") or 1), 1)),
         known=True,
         attrs=node,
     )
+
+
+def _live_replicas(case: Case, service: str, declared: int) -> int:
+    """Return the replica count the service's latest ``scale`` event set (a scale-up during the
+    incident), else *declared* (the topology's)."""
+    ev = case.events
+    if ev.empty:
+        return declared
+    rows = ev[(ev["kind"].astype(str) == "scale") & (ev["entity"].astype(str) == service)]
+    if rows.empty:
+        return declared
+    last = rows.iloc[int(rows["time"].to_numpy().argmax())]
+    value = _attrs(last["attributes"]).get("replicas")
+    try:
+        n = int(value)
+    except (TypeError, ValueError):
+        return declared
+    return n if n >= 1 else declared
 
 
 def _strip_suffix(entity: str, topo: Any) -> str | None:

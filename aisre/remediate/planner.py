@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aisre.case import Case, Decision, Plan, Ranking, Step
-from aisre.remediate.actions import get_action, resolve_target
+from aisre.remediate.actions import Target, get_action, resolve_target
 from aisre.remediate.audit import AuditLog
 from aisre.remediate.policy import Policy, build_request, load_policy
 
@@ -120,6 +120,50 @@ class RemediationPlan(Plan):
         )
 
 
+_INSTANCE_ACTIONS = ("restart", "shift_traffic")
+"""Actions that act on one instance when the evidence points at one."""
+
+
+def _suspect_instance(case: Case, h: Any, target: Target) -> Target | None:
+    """Return the one instance of *target*'s service that *h*'s evidence names, when the service
+    has other replicas serving (so acting on that instance alone leaves the service up), else
+    ``None``."""
+    if target.instance is not None or not target.known or target.replicas < 2:
+        return None
+    # Pods started during the incident (a scale-up's) are not suspects: they came after the fault.
+    old = _instances_before(case, target.service)
+    found = set()
+    for e in getattr(h, "evidence", None) or []:
+        entity = getattr(e, "entity", None)
+        if not entity or entity == target.service:
+            continue
+        t = resolve_target(case, str(entity))
+        if t.service == target.service and t.instance is not None and (old is None or t.instance in old):
+            found.add(t.instance)
+    if not found and old is not None and len(old) == 1:
+        found = set(old)  # the service ran one pod before the incident: that pod is the suspect
+    if len(found) != 1:
+        return None
+    return resolve_target(case, found.pop())
+
+
+def _instances_before(case: Case, service: str) -> set[str] | None:
+    """Return the instances of *service* that reported non-zero metrics before the incident's
+    detection, or ``None`` when that cannot be told (no detection time, no instance metrics)."""
+    topo, m = case.topology, case.metrics
+    if topo is None or case.detected_at is None or m.empty:
+        return None
+    # a node marked initial=False was added during the incident (the twin marks the pods it starts)
+    names = {n for n in topo.nodes("instance") if topo.node(n).get("service") == service and topo.node(n).get("initial", True) is not False}
+    if not names:
+        return None
+    ent = m["entity"]
+    # a pod that did not exist yet reports nothing, or zeros where a series is filled in
+    rows = m.loc[ent.isin(list(names)) & (m["time"] < float(case.detected_at)) & (m["value"] != 0), "entity"]
+    seen = {str(x) for x in rows.unique()}
+    return seen or None
+
+
 def _rationale(rank: int, h_entity: str, fault: str | None, conf: float, name: str, direct: bool, action: Any) -> str:
     spec = get_action(name)
     role = f"the first remedy for {fault}" if direct and fault else ("a remedy for an unknown fault" if not fault else f"an alternative for {fault}")
@@ -189,6 +233,10 @@ def plan(
             out.notes.append(f"{h.entity} (suspect #{rank}) has confidence {h.confidence:.2f} < {min_confidence:.2f}: no remedy proposed")
             continue
         target = resolve_target(case, h.entity)
+        one = _suspect_instance(case, h, target)
+        if one is not None:
+            out.notes.append(f"the evidence against {h.entity} points at one instance, {one.instance}: restarts and traffic "
+                             f"shifts act on it ({one.replicas} replicas serve)")  # fmt: skip
         fault = h.fault if h.fault in PLAYBOOK else None
         direct, alternatives = PLAYBOOK[fault]
         if fault in FALLBACK and not any(get_action(n).applies(case, target) is None for n in direct):
@@ -200,12 +248,13 @@ def plan(
             group = []
             for name in names:
                 spec = get_action(name)
-                why_not = spec.applies(case, target)
+                where = one if one is not None and name in _INSTANCE_ACTIONS else target
+                why_not = spec.applies(case, where)
                 if why_not is not None:
                     if is_direct:
                         out.notes.append(f"{name} not proposed for {h.entity}: {why_not}")
                     continue
-                group.append(spec.build(case, target))
+                group.append(spec.build(case, where))
             if not is_direct:
                 group.sort(key=lambda a: (not a.reversible, a.blast_radius))
             candidates.extend((is_direct, a) for a in group)

@@ -208,6 +208,22 @@ def harm(before: Mapping[str, Any], after: Mapping[str, Any]) -> str | None:
     return "; ".join(reasons) or None
 
 
+SHEDDING = ("rate_limit",)
+"""Actions whose cost lasts as long as they stay (a rate limit rejects requests): undone not only
+when they make things worse but also when they did not help."""
+
+
+def _no_help(before: Mapping[str, Any], after: Mapping[str, Any]) -> str | None:
+    """Return why a shedding action did not help (the SLO still broken and the burn down by less
+    than a tenth), or ``None``."""
+    b, a = before.get("burn"), after.get("burn")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b)):
+        return None
+    if after.get("met", a <= 1.0) or a < 0.9 * b:
+        return None
+    return f"the SLO is still broken (burn {b:g} before, {a:g} after) and the limit only sheds requests"
+
+
 def remediate(
     case: Case,
     plan: Plan,
@@ -233,7 +249,8 @@ def remediate(
     (default: the clock) is the time policy sees.
 
     With *revert_harmful* (the default), a change whose SLIs after are worse than before
-    (:func:`harm`) is undone at once (a scale-up excepted: it only adds capacity, so worse SLIs
+    (:func:`harm`), or a rate limit that did not help (it keeps shedding requests while the SLO
+    stays broken), is undone at once (a scale-up excepted: it only adds capacity, so worse SLIs
     after it are the incident growing, and taking the capacity away would deepen it) through its executable inverse
     (:func:`~aisre.remediate.actions.inverse_action`): the undo is a step of its own, id
     ``<step>-revert``, asked of policy as the action ``revert``, dry-run first and audited like any
@@ -267,6 +284,8 @@ def remediate(
         if o.executed:
             changes += 1
             why = harm(o.before, o.after) if revert_harmful and not adds_capacity_only(step.action) else None
+            if why is None and revert_harmful and step.action.name in SHEDDING:
+                why = _no_help(o.before, o.after)
             if why is not None:
                 o = _revert(case, plan.case_id, step, o, why, pol, log, executor, env=env_name, actor=actor, clock=clock)
         outcomes.append(o)
