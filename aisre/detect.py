@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -574,17 +574,48 @@ def log_anomalies(case: Case, periods: Periods | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=SIGNAL_COLUMNS)
 
 
+EARLIER_SPLITS = (300.0, 600.0)
+"""Seconds before the detection time also tried as the start of the abnormal period: an alert
+can fire so late that the fault is over by then."""
+
+SEARCH_CELLS = 2_000_000
+"""Wide frames above this many cells are split at the detection time only (time budget)."""
+
+
+def _best_split(case: Case, wide: pd.DataFrame, periods: Periods) -> tuple[pd.DataFrame, Periods]:
+    """Score the metrics with the abnormal period starting at the detection time's guard and
+    up to :data:`EARLIER_SPLITS` before it; keep the split whose ten strongest signals are
+    strongest (a change point search over a few candidates)."""
+    best = metric_anomalies(case, wide, periods)
+    if (case.meta and case.meta.get("anomalous_window")) or case.detected_at is None or wide.size > SEARCH_CELLS:
+        return best, periods
+    times = wide.index.to_numpy(dtype="float64")
+    strength = float(best["score"].nlargest(10).sum()) if len(best) else 0.0
+    for back in EARLIER_SPLITS:
+        earlier = split_periods(replace(case, detected_at=case.detected_at - back), times)
+        if earlier.split >= periods.split - periods.step or earlier.normal_mask(times).sum() < 3:
+            continue
+        table = metric_anomalies(case, wide, earlier)
+        s = float(table["score"].nlargest(10).sum()) if len(table) else 0.0
+        # an earlier split must be clearly better: the detection time is the default belief
+        if s > 1.5 * strength:
+            best, periods, strength = table, earlier, s
+    return best, periods
+
+
 def detect(case: Case, wide: pd.DataFrame | None = None) -> tuple[pd.DataFrame, Periods]:
     """Return every signal of *case* scored (metrics, spans, logs in one table, see
     :data:`SIGNAL_COLUMNS`) and the periods used."""
     wide = aligned_wide(case) if wide is None else wide
     times = wide.index.to_numpy(dtype="float64") if not wide.empty else None
     periods = split_periods(case, times)
+    metrics, periods = _best_split(case, wide, periods)
+    shift = periods.split - split_periods(case, times).split if times is not None else 0.0
     # spans and logs often cover less time than metrics: split them on their own samples
-    span_periods = split_periods(case, case.spans["start"].to_numpy()) if len(case.spans) else periods
-    log_periods = split_periods(case, case.logs["time"].to_numpy()) if len(case.logs) else periods
-    parts = [metric_anomalies(case, wide, periods), span_anomalies(case, span_periods),
-             log_anomalies(case, log_periods)]
+    moved = replace(case, detected_at=case.detected_at + shift) if shift and case.detected_at is not None else case
+    span_periods = split_periods(moved, case.spans["start"].to_numpy()) if len(case.spans) else periods
+    log_periods = split_periods(moved, case.logs["time"].to_numpy()) if len(case.logs) else periods
+    parts = [metrics, span_anomalies(case, span_periods), log_anomalies(case, log_periods)]
     parts = [p for p in parts if not p.empty]
     if not parts:
         return pd.DataFrame(columns=SIGNAL_COLUMNS), periods
