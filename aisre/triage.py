@@ -79,6 +79,11 @@ CAUSE_PATTERN = re.compile(
 SYMPTOM_PATTERN = re.compile(r"latenc|slow|duration|response_?time|p9[059]|error|5xx|fail|timeout|apdex")
 """Alert names that describe a symptom a caller sees: latency or errors."""
 
+ERROR_PATTERN = re.compile(
+    r"error|5xx|fail|crash|down|unavailable|unreachable|exhaust|pool|oom|killed|backoff|refused|reset"
+)
+"""Alert names that mean requests fail (not only slow down): errors, crashes, exhausted pools."""
+
 _GAP = float(np.finfo(np.float64).max)
 
 
@@ -495,14 +500,17 @@ def _silent_causes(
     )  # fmt: skip
 
 
-def _explanations(bursts: pd.DataFrame, pairs: pd.DataFrame, window: float) -> pd.DataFrame:
-    """For each burst, the one burst on a dependency that explains it (if any).
+def _explanations(bursts: pd.DataFrame, pairs: pd.DataFrame, window: float) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """For each burst, the one burst on a dependency that explains it (if any), and every
+    candidate that could.
 
-    Returns ``burst, parent, hops`` rows. Candidates are found by a join on (time bucket,
-    dependency) so the work grows with the candidates, not with the square of the bursts.
+    Returns ``(best, candidates)``, both ``burst, parent, hops`` rows. Candidates are found by a
+    join on (time bucket, dependency) so the work grows with the candidates, not with the square
+    of the bursts.
     """
+    none = pd.DataFrame(columns=["burst", "parent", "hops"])
     if bursts.empty or pairs.empty:
-        return pd.DataFrame(columns=["burst", "parent", "hops"])
+        return none, none
     b = bursts[["burst", "service", "t0", "t1", "weak"]]
     bucket = np.floor(b["t0"].to_numpy() / window).astype(np.int64)
     keys = np.unique(bucket)
@@ -533,13 +541,185 @@ def _explanations(bursts: pd.DataFrame, pairs: pd.DataFrame, window: float) -> p
     # saturation alert on a caller; it may still explain another unclassified one
     m = m[~m["weak"] | m["bweak"]]
     if m.empty:
-        return pd.DataFrame(columns=["burst", "parent", "hops"])
+        return none, none
     # the nearest dependency; then one already alerting
     # before, the earliest (the fault that reached this service first); else the soonest after
     m = m.assign(after=(m["p0"] > m["t0"]).astype(np.int8))
     m = m.sort_values(["burst", "hops", "after", "p0", "parent"], kind="stable")
     best = m.drop_duplicates("burst", keep="first")
-    return best[["burst", "parent", "hops"]].reset_index(drop=True)
+    every = m.drop_duplicates(["burst", "parent"])[["burst", "parent", "hops"]].reset_index(drop=True)
+    return best[["burst", "parent", "hops"]].reset_index(drop=True), every
+
+
+def _service_levels(pairs: pd.DataFrame) -> dict[str, int]:
+    """Depth of each service in the dependency graph: 0 for services that depend on nothing,
+    else one more than their deepest dependency (a dependency cycle shares one level)."""
+    direct = pairs[pairs["hops"] == 1]
+    g = nx.DiGraph()
+    g.add_edges_from(zip(direct["service"], direct["dep"], strict=True))
+    cond = nx.condensation(g)
+    level: dict[int, int] = {}
+    for c in reversed(list(nx.topological_sort(cond))):
+        level[c] = 1 + max((level[d] for d in cond.successors(c)), default=-1)
+    return {n: level[c] for n, c in cond.graph["mapping"].items()}
+
+
+def _attribute(
+    live: pd.DataFrame, candidates: pd.DataFrame, links: pd.DataFrame, bursts: pd.DataFrame, pairs: pd.DataFrame, window: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Attribute every alert episode to one incident, so a shared caller's alerts can split.
+
+    A service that several simultaneous faults reach (the frontend calling everything) fires one
+    burst of alerts that no single explanation fits: each of its alerts was raised by the fault
+    that reached it. So each episode of an explained burst weighs the incidents alerting on its
+    dependencies: an incident is expected to reach the service one propagation lag per hop after
+    it alerted on a dependency (the lag is the median one of this alert stream's links), and the
+    episode goes to the incident expected to arrive last before it started (the one that had
+    just reached the service), else to the first expected after it. A caller's error alert
+    looks only at dependencies whose alerts fail requests, where there are any. Services are visited from
+    the deepest dependency up, so a shared dependency is split before its callers look at it.
+    An SLO alert burns the service's whole error budget: it goes with the first incident that
+    alerted on the service before it. An episode no dependency alert explains in time follows
+    the sibling on its service that started last before it.
+
+    Returns ``(label, choice, hops)`` per row of *live*: the incident label (a base component),
+    the row of the chosen explaining episode (-1 for none) and its distance in hops.
+    """
+    n = len(live)
+    lab = live["comp"].to_numpy().copy()
+    choice = np.full(n, -1, dtype=np.int64)
+    hops = np.zeros(n, dtype=np.int64)
+    if candidates.empty or n == 0:
+        return lab, choice, hops
+    burst = live["burst"].to_numpy()
+    t = live["start"].to_numpy()
+    end = live["active_end"].to_numpy()
+    lag = _propagation_lag(links, bursts)
+    e = pd.DataFrame({"e": np.arange(n), "burst": burst, "t": t})
+    q = pd.DataFrame({"q": np.arange(n), "parent": burst, "qt": t, "qend": end})
+    cand = candidates.astype({"burst": np.int64, "parent": np.int64, "hops": np.int64})
+    j = e.merge(cand, on="burst").merge(q, on="parent")
+    j = j[(j["qend"] + window >= j["t"]) & (j["qt"] <= j["t"] + window)]
+    # a caller's errors come from a dependency that fails requests, not one that is only slow
+    fails = live["alertname"].map({a: bool(ERROR_PATTERN.search(str(a).lower())) for a in live["alertname"].unique()})
+    fails = fails.to_numpy(dtype=bool)
+    j = j.assign(
+        arrival=j["qt"] + lag * j["hops"],
+        mismatch=(fails[j["e"].to_numpy()] & ~fails[j["q"].to_numpy()]).astype(np.int8),
+    )
+    j = j.sort_values(["e", "arrival", "hops", "q"], kind="stable")
+    # only where a matching explanation exists: otherwise any dependency explains it
+    j = j[j["mismatch"] <= j.groupby("e")["mismatch"].transform("min")]
+    levels = _service_levels(pairs)
+    lvl = live["service"].map(levels).fillna(0).to_numpy(dtype=np.int64)
+    explained = np.zeros(n, dtype=bool)
+    explained[j["e"].to_numpy()] = True
+    in_explained_burst = np.isin(burst, cand["burst"].to_numpy())
+    is_slo = live["kind"].eq("slo").to_numpy()
+    follows = in_explained_burst & (is_slo | ~explained)
+    j = j[~follows[j["e"].to_numpy()]]
+    j_lvl = lvl[j["e"].to_numpy()]
+    for level in np.unique(lvl[in_explained_burst]):
+        sel = j[j_lvl == level]
+        if len(sel):
+            # each incident's earliest expected arrival, then the one closest to the episode
+            sel = sel.assign(lab=lab[sel["q"].to_numpy()]).drop_duplicates(["e", "lab"])
+            # the incident expected to arrive last before the episode started raised it
+            d = sel["t"] - sel["arrival"]
+            sel = sel.assign(after=d < 0, dist=d.abs()).sort_values(["e", "after", "dist", "q"], kind="stable")
+            best = sel.drop_duplicates("e")
+            b_e = best["e"].to_numpy()
+            lab[b_e] = best["lab"].to_numpy()
+            choice[b_e] = best["q"].to_numpy()
+            hops[b_e] = best["hops"].to_numpy()
+        fol = np.flatnonzero(follows & (lvl == level))
+        if fol.size:
+            lab[fol] = _sibling_labels(fol, burst, t, lab, choice, first=is_slo[fol])
+    return lab, choice, hops
+
+
+def _propagation_lag(links: pd.DataFrame, bursts: pd.DataFrame) -> float:
+    """Median seconds per hop between a dependency's first alert and its caller's, over the
+    links of this alert stream (0 when there are none)."""
+    if links.empty:
+        return 0.0
+    t0 = bursts.set_index("burst")["t0"]
+    b = links["burst"].to_numpy(dtype=np.int64)
+    p = links["parent"].to_numpy(dtype=np.int64)
+    h = links["hops"].to_numpy(dtype=np.float64)
+    per_hop = (t0.reindex(b).to_numpy() - t0.reindex(p).to_numpy()) / np.maximum(h, 1.0)
+    per_hop = per_hop[np.isfinite(per_hop) & (per_hop >= 0)]
+    return float(np.median(per_hop)) if per_hop.size else 0.0
+
+
+def _sibling_labels(
+    rows: np.ndarray, burst: np.ndarray, t: np.ndarray, lab: np.ndarray, choice: np.ndarray, first: np.ndarray
+) -> np.ndarray:
+    """Label of a sibling (same burst, explained by a dependency) for each of *rows*: the first
+    started before it where *first*, else the latest before; failing that the earliest after;
+    failing that the row's own label."""
+    leaders = np.flatnonzero(choice >= 0)
+    out = lab[rows].copy()
+    if leaders.size == 0:
+        return out
+    lead = pd.DataFrame({"burst": burst[leaders], "t": t[leaders], "lab": lab[leaders]}).sort_values("t", kind="stable")
+    want = pd.DataFrame({"burst": burst[rows], "t": t[rows], "k": np.arange(rows.size)}).sort_values("t", kind="stable")
+    got = np.zeros(rows.size, dtype=bool)
+    earliest = lead.drop_duplicates("burst").rename(columns={"t": "t_first", "lab": "lab_first"})
+    w = want.merge(earliest, on="burst", how="left")
+    take = first[w["k"].to_numpy()] & (w["t_first"] <= w["t"]).to_numpy()
+    k = w["k"].to_numpy()[take]
+    out[k] = w["lab_first"].to_numpy()[take].astype(out.dtype)
+    got[k] = True
+    for direction in ("backward", "forward"):
+        m = pd.merge_asof(want, lead, on="t", by="burst", direction=direction)
+        hit = m["lab"].notna().to_numpy() & ~got[m["k"].to_numpy()]
+        k = m["k"].to_numpy()[hit]
+        out[k] = m["lab"].to_numpy()[hit].astype(out.dtype)
+        got[k] = True
+    return out
+
+
+def _split_bursts(
+    live: pd.DataFrame, bursts: pd.DataFrame, links: pd.DataFrame, label: np.ndarray, choice: np.ndarray, hops: np.ndarray
+) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
+    """Split each burst by incident label into sub-bursts and link each to what explains it.
+
+    Returns ``(sub-burst per row of live, sub-burst table, links between sub-bursts)``; a
+    sub-burst of a burst that went to several incidents says so in ``split``.
+    """
+    old = live["burst"].to_numpy()
+    sub, _ = pd.factorize(pd.Series(old) * (int(label.max()) + 1 if len(label) else 1) + label)
+    sub = sub.astype(np.int64)
+    frame = pd.DataFrame({"sub": sub, "burst": old, "lab": label, "t": live["start"].to_numpy(),
+                          "t1": live["active_end"].to_numpy(), "choice": choice, "hops": hops})  # fmt: skip
+    table = frame.groupby("sub", sort=True).agg(
+        burst=("burst", "first"), comp=("lab", "first"), t0=("t", "min"), t1=("t1", "max"), n=("t", "size")
+    )
+    parts = table.groupby("burst")["comp"].transform("size")
+    table = table.assign(split=parts.to_numpy() > 1)
+    first = bursts.set_index("burst").reindex(table["burst"].to_numpy())
+    table = table.assign(
+        service=first["service"].to_numpy(), weak=first["weak"].to_numpy(), has_cause=first["has_cause"].to_numpy()
+    ).reset_index().rename(columns={"sub": "burst", "burst": "orig"})
+    # a sub-burst's link: the choice of its earliest episode explained by a dependency
+    chosen = frame[frame["choice"] >= 0].sort_values(["sub", "t"], kind="stable").drop_duplicates("sub")
+    new_links = pd.DataFrame(
+        {"burst": chosen["sub"].to_numpy(), "parent": sub[chosen["choice"].to_numpy()],
+         "hops": chosen["hops"].to_numpy(), "silent": None}
+    )  # fmt: skip
+    # links of unexplained bursts (silent causes, cycles) carry over to their one sub-burst
+    by_orig = table.drop_duplicates("orig").set_index("orig")
+    rest = links[~links["burst"].isin(table.loc[table["burst"].isin(new_links["burst"]), "orig"])]
+    rest = rest[rest["burst"].isin(by_orig.index) & rest["parent"].isin(by_orig.index)]
+    carried = pd.DataFrame(
+        {"burst": by_orig.loc[rest["burst"], "burst"].to_numpy(), "parent": by_orig.loc[rest["parent"], "burst"].to_numpy(),
+         "hops": rest["hops"].to_numpy(), "silent": rest["silent"].to_numpy()}
+    )  # fmt: skip
+    carried = carried[~carried["burst"].isin(new_links["burst"])]
+    all_links = pd.concat([new_links, carried], ignore_index=True)
+    all_links = all_links[all_links["burst"] != all_links["parent"]]
+    return sub, table, all_links.reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- impact
@@ -637,7 +817,7 @@ def triage(
     weak = np.ones(len(bursts), dtype=bool)
     weak[live.loc[~live["kind"].eq("other"), "burst"].to_numpy()] = False
     bursts["weak"] = weak
-    links = _explanations(bursts, pairs, float(window))
+    links, candidates = _explanations(bursts, pairs, float(window))
     has_cause = np.zeros(len(bursts), dtype=bool)
     has_cause[live.loc[live["kind"].eq("cause"), "burst"].to_numpy()] = True
     bursts["has_cause"] = has_cause
@@ -654,6 +834,13 @@ def triage(
         comp = np.zeros(0, dtype=np.int64)
     bursts["comp"] = comp
     live["comp"] = comp[live["burst"].to_numpy()]
+    if len(candidates):
+        label, choice, hop = _attribute(live, candidates, links, bursts, pairs, float(window))
+        sub, bursts, links = _split_bursts(live, bursts, links, label, choice, hop)
+        live["burst"] = sub
+        codes = pd.factorize(bursts["comp"], sort=True)[0]
+        bursts["comp"] = codes
+        live["comp"] = codes[sub]
 
     symptom_of = _symptoms(live, pairs)
     incidents, ids = _build_incidents(live, bursts, links, symptom_of, topology, float(window), now_t)
@@ -807,6 +994,7 @@ def _build_incidents(
     b_service = bursts["service"].tolist()
     b_t0 = bursts["t0"].tolist()
     b_n = bursts["n"].tolist()
+    b_split = bursts["split"].tolist() if "split" in bursts else [False] * len(bursts)
     names_by_burst = (
         live.drop_duplicates(["burst", "alertname"]).groupby("burst", sort=True)["alertname"].agg(list).to_dict()
     )
@@ -823,6 +1011,8 @@ def _build_incidents(
         services = list(dict.fromkeys([b_service[root], *(b_service[b] for b in blist)]))
         reasons = [
             _burst_reason(b, root, parent_of, hops_of, silent_of, b_service, b_t0, b_n, names_by_burst, topology, topo_nodes, window, opened)
+            + (f"; {b_service[b]} alerted for several incidents at once, so each of its alerts went with the "
+               "incident whose dependency alerts had reached it last before the alert started" if b_split[b] else "")
             for b in blist
         ]
         facts = {

@@ -243,3 +243,20 @@ def test_real_alertmanager_samples_triage() -> None:
     assert r.incidents and json.dumps(r.to_dict())
     listed = {fp for i in r.incidents for fp in i.alerts} | {s.fingerprint for s in r.suppressed}
     assert listed <= {a.fingerprint for a in alerts}
+
+
+def test_shared_caller_alerts_split_between_simultaneous_faults() -> None:
+    """ads crashes at 0 and fe's pod 0 slows at 40; cart saturates at 100, checkout slows at 140
+    and fe's pod 1 at 180. fe's alerts are one burst, but each goes with the fault that had just
+    reached fe; fe's SLO burn goes with the first of them; the reason says fe was shared."""
+    alerts = [
+        alert("a1", "PodCrashLooping", "ads", 0), alert("f0", "HighLatency", "fe", 40),
+        alert("c1", "HighCPU", "cart", 100), alert("k1", "HighLatency", "checkout", 140),
+        alert("f1", "HighLatency", "fe", 180), alert("s1", "SLOBurnRate", "fe", 200, sev="critical"),
+    ]  # fmt: skip
+    r = triage(alerts, shop())
+    assert len(r.incidents) == 2
+    assert incident_of(r, "f0") == incident_of(r, "a1") == incident_of(r, "s1")
+    assert incident_of(r, "f1") == incident_of(r, "c1") == incident_of(r, "k1")
+    assert incident_of(r, "a1") != incident_of(r, "c1")
+    assert any("fe alerted for several incidents" in why for i in r.incidents for why in i.reasons)

@@ -84,6 +84,9 @@ _CAUSE_ALERTS = {
 ATTENUATION = 0.75
 """How much likelier a caller one hop further from the fault is to alert (per hop)."""
 
+HOP_DELAY = (20.0, 90.0)
+"""Seconds a fault takes to reach a caller one hop further, drawn uniformly."""
+
 _NOISE_NAMES = ["DiskUsageFlapping", "TargetScrapeSlow", "NodeClockSkew", "QueueLengthWobble"]
 _INFO_NAMES = ["DeploymentRolledOut", "ConfigReloaded", "CertificateRenewed", "HPAScaled"]
 _LONE_NAMES = ["CertificateExpiringSoon", "BackupJobLate", "TLSHandshakeErrors"]
@@ -195,7 +198,7 @@ def _fault_episodes(
             for caller in graph.predecessors(svc):
                 if caller in onset:
                     continue
-                onset[caller] = onset[svc] + rng.uniform(20, 90)
+                onset[caller] = onset[svc] + rng.uniform(*HOP_DELAY)
                 hops[caller] = depth
                 nxt.append(caller)
         frontier = nxt
