@@ -1,6 +1,7 @@
 """One ordered table of what changed when, from every source of a :class:`~aisre.case.Case`.
 
-Rows come from metric anomaly onsets (a robust change detector of its own, below), log error
+Rows come from metric anomaly onsets (:func:`aisre.detect.detect`, the detector the ranker
+uses, so both tell one story), log error
 bursts (template and count), trace latency and error shifts per service, deploys and config
 changes, Kubernetes events, alerts and remediation actions. Every row has ``time`` (first seen),
 ``source``, ``entity``, ``kind``, ``summary``, ``link`` (where the raw data is:
@@ -8,10 +9,8 @@ changes, Kubernetes events, alerts and remediation actions. Every row has ``time
 ``events:<row>``, ``changes:<id>``, ``alert:<fingerprint>``), ``count`` and ``last`` (last
 seen): repeats of one source/entity/kind closer than ``collapse_gap`` seconds are one row.
 
-The detector is deliberately simple and vectorised: the normal period is everything before the
-detection time less a guard (or the first third of the case), each series scores a robust z
-against its normal median and MAD, and the onset is the first time the score held above
-:data:`ONSET_Z` for :data:`HOLD` samples in a row.
+Trace shifts use the same split as the metrics: the normal period ends :data:`GUARD` seconds
+before the detection time (or a third into the case without one).
 """
 
 from __future__ import annotations
@@ -26,9 +25,10 @@ import numpy as np
 import pandas as pd
 
 from aisre.case import Case, Ranking
+from aisre.detect import ONSET_Z, detect
 from aisre.errors import DataError, UsageError
 
-__all__ = ["COLUMNS", "HOLD", "ONSET_Z", "SOURCES", "Timeline", "timeline"]
+__all__ = ["COLUMNS", "SOURCES", "Timeline", "timeline"]
 
 COLUMNS = ["time", "source", "entity", "kind", "summary", "link", "count", "last"]
 """Columns of the timeline table, in order."""
@@ -36,14 +36,8 @@ COLUMNS = ["time", "source", "entity", "kind", "summary", "link", "count", "last
 SOURCES = ("metric", "log", "trace", "deploy", "config", "change", "k8s", "alert", "remediation", "event")
 """Where a row can come from."""
 
-ONSET_Z = 4.0
-"""Robust z a metric must hold to count as an anomaly onset."""
-
-HOLD = 3
-"""Samples in a row the z must hold (one spike is not an onset)."""
-
 GUARD = 120.0
-"""Seconds before the detection time where the normal period ends (faults precede alerts)."""
+"""Seconds before the detection time where the trace baseline ends (faults precede alerts)."""
 
 _ERROR_LEVELS = re.compile(r"^(err|error|fatal|crit|critical|panic|severe|alert|emerg)", re.I)
 
@@ -75,56 +69,29 @@ def _split_time(case: Case, times: np.ndarray) -> float:
 
 
 def _metric_rows(case: Case) -> pd.DataFrame:
-    m = case.metrics
+    """One row per metric series that :func:`aisre.detect.detect` found moving, at its onset."""
+    if case.metrics.empty:
+        return _empty()
+    signals, _ = detect(case)
+    m = signals[signals["signal"].astype(str).str.startswith("metric:")]
+    m = m[np.isfinite(m["onset"].to_numpy(dtype="float64")) & (m["score"].to_numpy(dtype="float64") >= ONSET_Z)]
     if m.empty:
         return _empty()
-    m = m.dropna(subset=["time", "value"])
-    key = m["entity"].astype(str) + "\x1f" + m["metric"].astype(str)
-    codes, uniques = pd.factorize(key)
-    order = np.lexsort((m["time"].to_numpy(), codes))
-    code = codes[order]
-    t = m["time"].to_numpy()[order]
-    v = m["value"].to_numpy(dtype="float64")[order]
-    split = _split_time(case, t)
-    normal = t < split
-    frame = pd.DataFrame({"code": code, "v": v})
-    base = frame[normal].groupby("code")["v"]
-    med = base.median()
-    mad = (frame[normal].assign(d=lambda f: (f["v"] - f["code"].map(med)).abs()).groupby("code")["d"].median())
-    counts = base.size()
-    med_a = med.reindex(range(len(uniques))).to_numpy()
-    mad_a = mad.reindex(range(len(uniques))).to_numpy()
-    enough = counts.reindex(range(len(uniques))).fillna(0).to_numpy() >= 5
-    scale = np.maximum.reduce([1.4826 * mad_a, 0.05 * np.abs(med_a), np.full_like(med_a, 1e-9)])
-    z = (v - med_a[code]) / scale[code]
-    held = np.abs(z)
-    sign = np.sign(z)
-    for k in range(1, HOLD):
-        same = np.r_[np.zeros(k, dtype=bool), code[k:] == code[:-k]]
-        prev = np.r_[np.full(k, np.nan), np.abs(z)[:-k]]
-        prev_sign = np.r_[np.zeros(k), sign[:-k]]
-        # held only while the same series stays past the threshold in the same direction
-        held = np.where(same & (prev_sign == sign), np.minimum(held, prev), 0.0)
-    hit = (held >= ONSET_Z) & ~normal & enough[code]
-    if not hit.any():
-        return _empty()
-    idx = np.flatnonzero(hit)
-    first = pd.Series(idx).groupby(code[idx]).min().to_numpy()
-    peak = pd.DataFrame({"c": code[idx], "a": np.abs(z[idx]), "v": v[idx]}).groupby("c").agg(zmax=("a", "max"))
-    ent_metric = [uniques[c].split("\x1f", 1) for c in code[first]]
-    rows = []
-    for i, (ent, met) in zip(first, ent_metric, strict=True):
-        c = code[i]
-        direction = "rose" if z[i] > 0 else "fell"
-        rows.append(
-            (
-                t[i], "metric", ent, "anomaly onset",
-                f"{met} on {ent} {direction} from {med_a[c]:.4g} to {v[i]:.4g} (robust z {z[i]:+.1f}, "
-                f"peak |z| {peak.loc[c, 'zmax']:.0f})",
-                f"metrics:{ent}:{met}", 1, t[i],
-            )
-        )  # fmt: skip
-    return pd.DataFrame(rows, columns=COLUMNS)
+    metric = m["signal"].astype(str).str.slice(len("metric:"))
+    entity = m["entity"].astype(str)
+    onset = m["onset"].to_numpy(dtype="float64")
+    base = m["baseline"].to_numpy(dtype="float64")
+    peak = m["peak"].to_numpy(dtype="float64")
+    summary = [
+        f"{met} on {ent} {'rose' if pk >= b else 'fell'} from {b:.4g} to {pk:.4g} (robust z {sc:.1f})"
+        for met, ent, b, pk, sc in zip(metric, entity, base, peak, m["score"].to_numpy(dtype="float64"), strict=True)
+    ]
+    return pd.DataFrame(
+        {
+            "time": onset, "source": "metric", "entity": entity.to_numpy(), "kind": "anomaly onset",
+            "summary": summary, "link": ("metrics:" + entity + ":" + metric).to_numpy(), "count": 1, "last": onset,
+        }
+    )  # fmt: skip
 
 
 def _log_rows(case: Case) -> pd.DataFrame:
