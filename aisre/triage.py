@@ -48,6 +48,7 @@ from aisre.errors import DataError, UsageError
 
 __all__ = [
     "CAUSE_PATTERN",
+    "ERROR_PATTERN",
     "SEVERITY_RANK",
     "SLO_PATTERN",
     "SYMPTOM_PATTERN",
