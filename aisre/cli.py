@@ -634,13 +634,39 @@ def benchmark_memory(ctx: click.Context, quick: bool, seed: int, workers: int, j
         raise _Exit(EXIT_NEEDS_PERSON)
 
 
-for _name, _issue in (("scorecard", 11),):
+@benchmark.command("scorecard")
+@click.option("--quick", is_flag=True, help="The quick suite (under 2 minutes; what CI runs).")
+@click.option("--seeds", default=None, help="Comma-separated seeds (default: the suite's).")
+@click.option("--workers", type=int, default=None, help="Local dask workers (default 2).")
+@click.option("--scheduler", default=None, help="A dask.distributed scheduler address.")
+@click.option("--baseline", type=click.Path(dir_okay=False), default=None, help="Exit 1 on a drop against this earlier result.")
+@click.option("--tolerance", type=float, default=0.05, show_default=True)
+@click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None)
+@click.option("--html", "html_file", type=click.Path(dir_okay=False), default=None, help="An offline HTML report.")
+@click.pass_context
+def benchmark_scorecard(ctx: click.Context, quick: bool, seeds: str | None, workers: int | None, scheduler: str | None,
+                        baseline: str | None, tolerance: float, json_file: str | None, html_file: str | None) -> None:
+    """The open AI SRE scorecard: prevention, resolution, memory and governance."""
+    from aisre.bench import compare_scorecard, run_scorecard, save_scorecard, scorecard_text, write_scorecard_html
 
-    def _bench_stub(quick: bool, json_file: str | None, _n: str = _name, _i: int = _issue) -> None:
-        raise UsageError(f"aisre benchmark {_n} is not built yet (issue {_i})")
-
-    click.option("--json", "json_file", type=click.Path(dir_okay=False), default=None)(_bench_stub)
-    benchmark.command(_name, help=f"The {_name} harness (issue {_issue}).")(click.option("--quick", is_flag=True)(_bench_stub))
+    if workers is not None and scheduler:
+        raise UsageError("give --workers or --scheduler, not both")
+    try:
+        seed_list = [int(x) for x in seeds.split(",") if x.strip()] if seeds else None
+    except ValueError:
+        raise UsageError(f"--seeds {seeds!r} must be whole numbers separated by commas") from None
+    doc = run_scorecard(quick=quick, seeds=seed_list, workers=workers, scheduler=scheduler, progress=sys.stderr.isatty())
+    if json_file:
+        save_scorecard(doc, json_file)
+    if html_file:
+        write_scorecard_html(doc, html_file)
+    _emit(ctx, doc, lambda: scorecard_text(doc))
+    if baseline:
+        regressions = compare_scorecard(doc, baseline, tolerance)
+        for line in regressions:
+            click.echo(f"aisre: regression: {line}", err=True)
+        if regressions:
+            raise _Exit(EXIT_NEEDS_PERSON)
 
 
 # --------------------------------------------------------------------------- entry point

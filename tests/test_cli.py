@@ -64,10 +64,12 @@ def test_help_and_version(capsys):
     assert code == 0 and "0.1.0" in out
 
 
-def test_not_built_yet_is_honest(capsys):
-    """A command whose issue is not done says so in one line, exit 3."""
-    code, _, err = _run(capsys, "benchmark", "scorecard")
-    assert code == 3 and "not built yet" in err
+def test_scorecard_options_are_checked(capsys):
+    """Contradictory or malformed scorecard options are one-line usage errors, exit 3."""
+    code, _, err = _run(capsys, "benchmark", "scorecard", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1")
+    assert code == 3 and "not both" in err
+    code, _, err = _run(capsys, "benchmark", "scorecard", "--seeds", "one,two")
+    assert code == 3 and "whole numbers" in err
 
 
 def test_console_script_exit_code(tmp_path):

@@ -22,6 +22,7 @@ def _parameters(name: str, tmp: Path) -> dict:
         "postmortem": {"case_path": str(case_dir)},
         "investigate": {"case_path": str(case_dir)},
         "app": {"case_path": str(case_dir)},
+        "scorecard": {"result_path": str(Path(__file__).resolve().parents[1] / "benchmarks" / "scorecard_baseline.json")},
         "benchmark": {"paths": [str(case_dir.parent)], "methods": ["random", "nsigma"], "quick": True},
         "fault_injection": {"duration": 120.0, "rate": 10.0, "start": 40.0, "fault_duration": 60.0, "seeds": [1]},
     }[name]
