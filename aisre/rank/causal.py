@@ -470,7 +470,11 @@ def _evidence(service: str, signals: pd.DataFrame, explained_by: str | None) -> 
         edge = (str(r.caller), str(r.callee)) if isinstance(r.caller, str) and isinstance(r.callee, str) else None
         when = f" from {pd.Timestamp(r.onset, unit='s'):%H:%M:%S}" if pd.notna(r.onset) else ""
         where = f" on {edge[0]} -> {edge[1]}" if edge else ""
-        text = f"{str(r.signal).split(':', 1)[-1]} of {r.entity}{where} moved to {r.peak:.4g} (normal {r.baseline:.4g}, z {r.score:.1f}){when}"
+        if pd.isna(r.peak) or pd.isna(r.baseline):  # a derived signal (e.g. the slow-down common to all calls)
+            text = f"all calls out of {r.entity} slowed together (z {r.score:.1f}): the slow-down is its own"
+        else:
+            text = (f"{str(r.signal).split(':', 1)[-1]} of {r.entity}{where} moved to {r.peak:.4g} "
+                    f"(normal {r.baseline:.4g}, z {r.score:.1f}){when}")
         out.append(Evidence(signal=str(r.signal), entity=str(r.entity), onset=None if pd.isna(r.onset) else float(r.onset),
                             magnitude=float(r.score), edge=edge, text=text))
     if explained_by:
