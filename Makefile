@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet -e '.[dev,postgres,app]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,postgres,app,baselines]'
 	touch $@
 
 install: $(VENV)/.installed
