@@ -4,7 +4,7 @@ Times are float unix seconds, UTC, everywhere; loaders convert on the way in and
 downstream converts again. Tables are pandas DataFrames with fixed columns (see the
 ``*_COLUMNS`` constants); a missing table is an empty frame with those columns, never ``None``.
 Text columns hold strings, as plain or categorical dtype (a loaded Case folder gives
-categoricals for its label columns); compare values, never dtypes.
+categoricals for the metrics' entity and metric); compare values, never dtypes.
 
 A Case saves as a folder: ``manifest.json`` (schema ``aisre.case/1``) plus one Parquet file per
 table and JSON for alerts, changes and the topology (node-link). See :func:`save_case` and
@@ -116,14 +116,10 @@ EVENT_COLUMNS = {
 }  # fmt: skip
 """Columns and dtypes of the events table; ``attributes`` a JSON object as text."""
 
-_LABEL_COLUMNS = {
-    "metrics": ("entity", "metric"),
-    "logs": ("entity", "level", "template"),
-    "spans": ("service", "operation", "status"),
-    "events": ("entity", "kind", "reason"),
-}
-"""Columns with few distinct values: saved as dictionary-encoded Parquet (pandas categoricals),
-which reads back several times faster than plain strings."""
+_LABEL_COLUMNS = {"metrics": ("entity", "metric"), "logs": (), "spans": (), "events": ()}
+"""Columns with few distinct values over many rows: saved as dictionary-encoded Parquet (pandas
+categoricals), which reads back several times faster than plain strings. Only the metrics' keys:
+the other tables are small, and their text columns are filled and edited as plain strings."""
 
 _TABLES = {
     "metrics": METRIC_COLUMNS,

@@ -530,7 +530,7 @@ def _templates(logs: pd.DataFrame) -> pd.Series:
     tpl = logs["template"]
     missing = tpl.isna() | (tpl.astype(str) == "")
     if missing.any():
-        masked = logs["message"].fillna("").astype(str).str.slice(0, 200).str.replace(_MASK, "*", regex=True)
+        masked = logs["message"].astype(object).fillna("").astype(str).str.slice(0, 200).str.replace(_MASK, "*", regex=True)
         tpl = tpl.where(~missing, masked)
     return tpl.astype(str)
 
@@ -544,11 +544,11 @@ def log_anomalies(case: Case, periods: Periods | None = None) -> pd.DataFrame:
         return pd.DataFrame(columns=SIGNAL_COLUMNS)
     periods = periods or split_periods(case)
     t = logs["time"].to_numpy(dtype="float64")
-    level = logs["level"].fillna("").astype(str).str.lower().to_numpy()
-    msg_err = logs["message"].fillna("").astype(str).str.contains(r"\b(?:error|exception|fail)", case=False, regex=True).to_numpy()
+    level = logs["level"].astype(object).fillna("").astype(str).str.lower().to_numpy()
+    msg_err = logs["message"].astype(object).fillna("").astype(str).str.contains(r"\b(?:error|exception|fail)", case=False, regex=True).to_numpy()
     is_err = np.isin(level, list(_ERROR_LEVELS)) | (msg_err & ~np.isin(level, ["info", "debug", "trace"]) & (level == ""))
     tpl = _templates(logs).to_numpy()
-    ent = logs["entity"].fillna("").astype(str).to_numpy()
+    ent = logs["entity"].astype(object).fillna("").astype(str).to_numpy()
     nm, am = periods.normal_mask(t), periods.abnormal_mask(t)
     frame = pd.DataFrame({"entity": ent, "t": t, "err": is_err, "tpl": tpl, "n": nm, "a": am})
     normal, abn = frame[frame["n"]], frame[frame["a"]]

@@ -224,7 +224,7 @@ def _collapse(frame: pd.DataFrame, gap: float) -> pd.DataFrame:
     if frame.empty:
         return frame
     key = frame["_key"] if "_key" in frame else pd.Series([""] * len(frame), index=frame.index)
-    frame = frame.assign(_key=key.fillna("").astype(str))
+    frame = frame.assign(_key=key.astype(object).fillna("").astype(str))
     frame = frame.sort_values(["source", "entity", "kind", "_key", "time"], kind="stable").reset_index(drop=True)
     same = (
         frame[["source", "entity", "kind", "_key"]].eq(frame[["source", "entity", "kind", "_key"]].shift()).all(axis=1)
