@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -269,3 +269,20 @@ def melt(times: np.ndarray, values: np.ndarray, entities: Sequence[str], metrics
         }
     )
     return frame.astype(METRIC_COLUMNS)
+
+
+def find_case_folders(path: Path, marker: str, is_case: Callable[[Path], bool],
+                      sort_key: Callable[[Path], Any], *, depth: int = 4) -> list[Path]:
+    """Return the case folders at or below *path* (a root, a sub-folder, a case folder or a file
+    in one): folders up to *depth* levels down holding *marker* for which *is_case* holds,
+    sorted by *sort_key*."""
+    path = Path(path)
+    if path.is_file():
+        path = path.parent
+    if is_case(path):
+        return [path]
+    if not path.is_dir():
+        return []
+    found = {hit.parent for d in range(1, depth + 1) for hit in path.glob("/".join(["*"] * d) + "/" + marker)}
+    return sorted((f for f in found if is_case(f)), key=sort_key)
+

@@ -60,7 +60,7 @@ import numpy as np
 import pandas as pd
 
 from aisre.case import Case, Topology, Truth
-from aisre.datasets._common import check_time, melt, numeric_block, read_json, read_numeric_csv
+from aisre.datasets._common import check_time, find_case_folders, melt, numeric_block, read_json, read_numeric_csv
 from aisre.datasets.batch import register_units
 from aisre.datasets.registry import Loader, register
 from aisre.errors import DataError
@@ -91,19 +91,7 @@ def _sort_key(folder: Path) -> tuple[str, str, int]:
 
 def case_paths(path: Path) -> list[Path]:
     """Return the PetShop case folders at or below *path* (root, scenario, split, case or case file), sorted."""
-    path = Path(path)
-    if path.is_file():
-        path = path.parent
-    if _is_case(path):
-        return [path]
-    if not path.is_dir():
-        return []
-    found = {
-        hit.parent
-        for depth in range(1, 5)
-        for hit in path.glob("/".join(["*"] * depth) + "/target.json")
-    }
-    return sorted((f for f in found if _is_case(f)), key=_sort_key)
+    return find_case_folders(path, "target.json", _is_case, _sort_key, depth=4)
 
 
 def detect(path: Path) -> bool:

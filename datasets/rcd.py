@@ -40,7 +40,7 @@ from pathlib import Path
 import pandas as pd
 
 from aisre.case import Case, Truth
-from aisre.datasets._common import check_time, melt, numeric_block, read_numeric_csv
+from aisre.datasets._common import check_time, find_case_folders, melt, numeric_block, read_numeric_csv
 from aisre.datasets.batch import register_units
 from aisre.datasets.registry import Loader, register
 from aisre.errors import DataError
@@ -74,19 +74,7 @@ def _sort_key(folder: Path) -> tuple[str, int]:
 
 def case_paths(path: Path) -> list[Path]:
     """Return the RCD case folders at or below *path* (a root, sub-folder, case folder or case file), sorted."""
-    path = Path(path)
-    if path.is_file():
-        path = path.parent
-    if _is_case(path):
-        return [path]
-    if not path.is_dir():
-        return []
-    found = {
-        hit.parent
-        for pattern in ("*/anomalous.csv", "*/*/anomalous.csv", "*/*/*/anomalous.csv")
-        for hit in path.glob(pattern)
-    }
-    return sorted((f for f in found if _is_case(f)), key=_sort_key)
+    return find_case_folders(path, "anomalous.csv", _is_case, _sort_key, depth=3)
 
 
 def detect(path: Path) -> bool:
