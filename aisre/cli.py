@@ -474,7 +474,7 @@ def memory_import(ctx: click.Context, file: str) -> None:
 @click.pass_context
 def postmortem(ctx: click.Context, path: str | None, since: str | None, out: str | None, method: str) -> None:
     """Write the postmortem (.ipynb, .html, .md) for one case, or for every case closed since TIME."""
-    from aisre.report import write_postmortem
+    from aisre.report import incident_slug, write_postmortem
 
     if since is None:
         if path is None:
@@ -495,7 +495,7 @@ def postmortem(ctx: click.Context, path: str | None, since: str | None, out: str
         if item.window[1] < cutoff:
             continue
         try:
-            folder = Path(out) / _slug(item.id) if out else None
+            folder = Path(out) / incident_slug(item.id) if out else None
             written.append(str(write_postmortem(item, out=folder, method=method).html))
         except AisreError as exc:
             failures.append(f"{item.id}: {exc}")
@@ -504,10 +504,6 @@ def postmortem(ctx: click.Context, path: str | None, since: str | None, out: str
     _emit(ctx, {"written": written, "failures": failures}, lambda: "\n".join(f"wrote {w}" for w in written) or "no case closed since then")
     if failures:
         raise _Exit(EXIT_ERROR)
-
-
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "-" for c in text).strip("-") or "incident"
 
 
 def _parse_time(text: str) -> float:

@@ -22,7 +22,7 @@ import plotly.graph_objects as go
 from aisre.case import Case, Plan, Ranking, load_case, save_case
 from aisre.errors import DataError, UsageError
 
-__all__ = ["Postmortem", "Report", "notebook_path", "postmortem_facts", "run_notebook", "write_postmortem"]
+__all__ = ["Postmortem", "Report", "incident_slug", "notebook_path", "postmortem_facts", "run_notebook", "write_postmortem"]
 
 POSTMORTEM_SECTIONS = (
     "Summary", "Impact", "Detection", "Timeline", "Root cause and trigger",
@@ -119,18 +119,19 @@ def write_postmortem(case: Case | str | Path, *, out: str | Path | None = None, 
         DataError: when the case cannot be read or the notebook fails.
     """
     if isinstance(case, Case):
-        folder = Path(out) if out else Path("reports") / _slug(case.id)
+        folder = Path(out) if out else Path("reports") / incident_slug(case.id)
         case_dir = save_case(case, folder / "case")
     else:
         case_dir = Path(case)
         loaded = load_case(case_dir)
-        folder = Path(out) if out else Path("reports") / _slug(loaded.id)
+        folder = Path(out) if out else Path("reports") / incident_slug(loaded.id)
     params = {"case_path": str(Path(case_dir).resolve()), "method": method, "policy": policy, "env": env}
     return run_notebook("postmortem", folder, params, stem="postmortem")
 
 
-def _slug(text: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "-" for c in text).strip("-") or "incident"
+def incident_slug(case_id: str) -> str:
+    """Return the folder name a report of *case_id* is written to (``reports/<slug>/``)."""
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in case_id).strip("-") or "incident"
 
 
 # --------------------------------------------------------------------------- the facts
