@@ -31,7 +31,7 @@ import time
 from dataclasses import dataclass, field
 
 from aisre.simulator import SimulatorTwin
-from aisre.simulator.twin import DECISION_LATENCY, HOLD
+from aisre.simulator.twin import DECISION_LATENCY, HOLD, MITIGATION_FAULTS
 
 FAULT_START = 300.0
 FAULT_SECONDS = 900.0
@@ -39,17 +39,7 @@ DURATION = 1500.0
 RATE = 20.0
 ROUNDS = 3
 
-SCENARIOS = [
-    "deploy:productcatalogservice",
-    "error:paymentservice/Charge",
-    "crash:cartservice",
-    "mem:recommendationservice",
-    "socket:currencyservice",
-    "config:checkoutservice",
-    "cpu:checkoutservice",
-    "neighbour:node-1",
-    "delay:currencyservice",
-]
+SCENARIOS = list(MITIGATION_FAULTS)
 
 
 @dataclass

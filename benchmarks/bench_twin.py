@@ -34,7 +34,7 @@ from typing import Any
 
 from aisre.case import Action, Case, Outcome, Step
 from aisre.simulator import SimulatorTwin, time_to_mitigation
-from aisre.simulator.twin import DECISION_LATENCY
+from aisre.simulator.twin import DECISION_LATENCY, MITIGATION_FAULTS
 
 FAULT_START = 300
 FAULT_SECONDS = 900
@@ -42,17 +42,7 @@ DURATION = 1500.0
 RATE = 20.0
 ROUNDS = 2
 
-SCENARIOS = [
-    "deploy:productcatalogservice",
-    "error:paymentservice/Charge",
-    "crash:cartservice",
-    "mem:recommendationservice",
-    "socket:currencyservice",
-    "config:checkoutservice",
-    "cpu:checkoutservice",
-    "neighbour:node-1",
-    "delay:currencyservice",
-]
+SCENARIOS = list(MITIGATION_FAULTS)
 
 FIXED = {
     "deploy": "rollback",

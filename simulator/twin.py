@@ -82,6 +82,21 @@ ACTIONS = ("scale", "restart", "rollback", "toggle_flag", "shift_traffic", "rate
 """Actions the twin can carry out (the remediation catalogue's built-ins)."""
 
 
+MITIGATION_FAULTS = (
+    "deploy:productcatalogservice",
+    "error:paymentservice/Charge",
+    "crash:cartservice",
+    "mem:recommendationservice",
+    "socket:currencyservice",
+    "config:checkoutservice",
+    "cpu:checkoutservice",
+    "neighbour:node-1",
+    "delay:currencyservice",
+)
+"""Fault kinds and targets on Online Boutique that the time-to-mitigation benchmarks share
+(benchmarks/bench_twin.py, benchmarks/bench_remediation.py), so their figures compare."""
+
+
 class SimulatorTwin:
     """A simulation run that remediation can act on while it runs.
 
