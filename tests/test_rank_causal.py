@@ -196,3 +196,21 @@ def test_rcaeval_sized_case_ranks_within_a_second() -> None:
         best = min(best, time.perf_counter() - t)
     assert best < 1.0
     assert r.entities()[0] == "s7"
+
+
+def test_a_slower_callee_does_not_explain_its_callers_errors() -> None:
+    """api starts failing (error rate 0 -> 5 %) while its callee db only gets a little slower and
+    busier (more retries): the failing service is the root, not the slower callee. fe's other
+    callees stay quiet."""
+    case = make_case(["fe", "api", "db", "b", "c", "d"], latency={"db": (2.0, 0.0), "fe": (1.5, 5.0)},
+                     edges=[("fe", "api"), ("api", "db"), ("fe", "b"), ("fe", "c"), ("fe", "d")])
+    rng = np.random.default_rng(1)
+    t = np.sort(case.metrics["time"].unique())
+    errors = []
+    for s in ("fe", "api", "db", "b", "c", "d"):
+        v = np.abs(rng.normal(0.0, 0.001, len(t)))
+        if s in ("api", "fe"):
+            v = np.where(t >= FAULT_AT, 0.05 + np.abs(rng.normal(0.0, 0.002, len(t))), v)
+        errors.append(pd.DataFrame({"time": t, "entity": s, "metric": "error_rate", "value": v}))
+    case = replace(case, metrics=pd.concat([case.metrics, *errors], ignore_index=True))
+    assert top(case) == ["api"]

@@ -340,7 +340,8 @@ def _root_scores(feats: pd.DataFrame, graph: nx.DiGraph | None,
 
     A service keeps its own kinds (saturation, inbound call latency, events) in full; its
     inheritable kinds (latency, errors, load) lose what its most anomalous callee whose onset
-    is no later already accounts for.
+    is no later already accounts for, except that only a failing callee explains errors
+    (:func:`_errors_left`).
     """
     w = pd.Series(KIND_WEIGHT)
     own_kinds = [k for k in KIND_WEIGHT if k not in _INHERITABLE]
@@ -374,6 +375,7 @@ def _root_scores(feats: pd.DataFrame, graph: nx.DiGraph | None,
             inh_new[svc] = inh_part[svc] * (1.0 - EXPLAIN * min(1.0, best / EXPLAIN_REF))
             if inh_new[svc] < inh_part[svc]:
                 explained_by[svc] = who
+    inh_new = np.maximum(inh_new, _errors_left(feats, graph, w))
     score = pd.concat([own_part, inh_new], axis=1).max(axis=1)
     # a service whose callers are anomalous too is the likelier origin of what they show
     bonus = pd.Series(0.0, index=feats.index)
@@ -388,6 +390,24 @@ def _root_scores(feats: pd.DataFrame, graph: nx.DiGraph | None,
     if reach is not None:
         score = score * (WALK_FLOOR + (1.0 - WALK_FLOOR) * np.sqrt(reach))
     return score, explained_by
+
+
+def _errors_left(feats: pd.DataFrame, graph: nx.DiGraph, w: pd.Series) -> pd.Series:
+    """Return, per service, the weighted part of its error anomaly that no callee explains.
+
+    Errors are inherited only from a callee that fails too (its own errors, or a crash or deploy
+    event): a callee that merely got slower or busier does not make its caller fail. Without this
+    a slow or busy callee would explain away the errors of the service that actually fails.
+    """
+    source = feats[["error", "event"]].max(axis=1)
+    left = pd.Series(0.0, index=feats.index)
+    for svc in feats.index[feats["error"] > 0.0]:
+        if svc not in graph:
+            continue
+        best = max((float(source[c]) for c in nx.descendants(graph, svc) if c != svc and c in source.index),
+                   default=0.0)
+        left[svc] = feats.at[svc, "error"] * w["error"] * (1.0 - EXPLAIN * min(1.0, best / EXPLAIN_REF))
+    return left
 
 
 def _walk(graph: nx.DiGraph, anomaly: pd.Series, symptoms: list[str]) -> pd.Series | None:
