@@ -170,3 +170,41 @@ def test_nezha_train_ticket_network_delays_are_found_from_call_gaps():
         hits += bool(len(out)) and out["entity"].iloc[0] == case.truth.service
     assert n >= 5
     assert hits / n >= 0.7
+
+
+def fan_out_spans(n: int = 60, *, api_fails: bool = False) -> pd.DataFrame:
+    """Traces gateway -> api -> leaf x3 (nine spans); with *api_fails*, after AT api returns its
+    error at once, before calling leaf (three spans, shorter durations)."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(n):
+        t, tid = T0 + i * 4.0, f"t{i}"
+        fails = api_fails and t >= AT
+        api = 0.003 if fails else 0.02 + rng.uniform(0, 0.002)
+        rows += [(tid, "a", None, "gateway", "/*", t, api + 0.002),
+                 (tid, "b", "a", "gateway", "HTTP GET", t + 0.0005, api + 0.001),
+                 (tid, "c", "b", "api", "/api/get", t + 0.001, api)]
+        for k in range(0 if fails else 3):
+            start = t + 0.002 + k * 0.006
+            rows += [(tid, f"d{k}", "c", "api", "HTTP GET", start, 0.005),
+                     (tid, f"e{k}", f"d{k}", "leaf", "/leaf/get", start + 0.0005, 0.004)]
+    frame = pd.DataFrame(rows, columns=["trace_id", "span_id", "parent_id", "service", "operation", "start", "duration"])
+    frame["span_id"] = frame["trace_id"] + frame["span_id"]
+    frame["parent_id"] = np.where(frame["parent_id"].isna(), None, frame["trace_id"] + frame["parent_id"].fillna(""))
+    return frame.assign(status="unset", attributes="{}")
+
+
+def test_traces_cut_short_point_at_the_service_where_they_stop() -> None:
+    """After AT, api fails before calling leaf: its traces end in api with 3 of the usual 9 spans.
+    api is blamed (fault error, evidence about the cut traces), not its caller or its callee."""
+    out = trace_log_scores(make_case(fan_out_spans(api_fails=True))).set_index("entity")
+    assert out["score"].idxmax() == "api"
+    assert out.at["api", "fault"] == "error"
+    assert "traces ended in it" in out.at["api", "evidence"]
+    assert out.at["leaf", "score"] == 0.0 and out.at["gateway", "score"] == 0.0
+
+
+def test_whole_traces_give_no_truncation_score() -> None:
+    """The same traces without the failure: nothing scores (the channel sees no change)."""
+    out = trace_log_scores(make_case(fan_out_spans())).set_index("entity")
+    assert (out["score"] == 0.0).all()
