@@ -58,7 +58,8 @@ from aisre.gate.gate import run_gate
 from aisre.gate.history import PRIOR_FAILURES, PRIOR_SUCCESSES, history_features, record_outcome
 from aisre.gate.model import combine, default_data_path, evaluate, fit_jit, ranking_metrics, read_jit_csv
 
-__all__ = ["build_repo", "run_gate_benchmark", "simulate_stream", "slo_breach", "time_scoring"]
+__all__ = ["build_repo", "gate_outcome", "pool_outcomes", "run_gate_benchmark", "simulate_stream", "slo_breach",
+           "time_scoring"]
 
 SLO_TARGET = 0.99
 """Availability objective of the entry services in the end-to-end runs."""
@@ -188,7 +189,10 @@ def simulate_stream(
     return pd.DataFrame(out), info
 
 
-def _gate_outcome(changes: pd.DataFrame, column: str | None, rng: np.random.Generator | None = None) -> dict[str, float]:
+def gate_outcome(changes: pd.DataFrame, column: str | None, rng: np.random.Generator | None = None) -> dict[str, float]:
+    """Return what gating the riskiest :data:`GATE_SHARE` of *changes* by *column* (at random
+    with *rng* when *column* is None) achieves: ``gated``, ``prevented_share`` (of the changes
+    with ``incident``), ``false_block_rate`` and ``harmless_blocked_share``."""
     k = int(math.ceil(GATE_SHARE * len(changes)))
     if column is None:
         gated = np.zeros(len(changes), bool)
@@ -206,8 +210,9 @@ def _gate_outcome(changes: pd.DataFrame, column: str | None, rng: np.random.Gene
     }
 
 
-def _pool(outcomes: list[dict[str, float]], incidents: list[int], n: int) -> dict[str, float]:
-    """Pool per-seed gate outcomes: shares weighted by incidents, gated changes and harmless ones."""
+def pool_outcomes(outcomes: list[dict[str, float]], incidents: list[int], n: int) -> dict[str, float]:
+    """Return per-seed gate outcomes (:func:`gate_outcome`) pooled over *n* changes per seed:
+    shares weighted by incidents, gated changes and harmless changes."""
     inc = np.asarray(incidents, float)
     gated = np.asarray([o["gated"] for o in outcomes], float)
     prevented = sum(o["prevented_share"] * i for o, i in zip(outcomes, inc, strict=True))
@@ -352,13 +357,13 @@ def run_gate_benchmark(*, quick: bool = False, seed: int = 0) -> dict[str, Any]:
             inc = changes["incident"].to_numpy(bool)
             runs.append({
                 "seed": sd, "changes": n, "incidents": int(inc.sum()), "defects": int(changes["defect"].sum()),
-                "gate": _gate_outcome(changes, "score"), "jit_only": _gate_outcome(changes, "p_jit"),
-                "random": _gate_outcome(changes, None, np.random.default_rng(sd)),
+                "gate": gate_outcome(changes, "score"), "jit_only": gate_outcome(changes, "p_jit"),
+                "random": gate_outcome(changes, None, np.random.default_rng(sd)),
                 "auc_incident": round(ranking_metrics(inc.astype(int), changes["score"].to_numpy())["auc"], 4),
                 "auc_incident_jit_only": round(ranking_metrics(inc.astype(int), changes["p_jit"].to_numpy())["auc"], 4),
             })  # fmt: skip
         result["stream"] = {**info, "runs": runs, "pooled": {
-            name: _pool([r[name] for r in runs], [r["incidents"] for r in runs], n) for name in ("gate", "jit_only", "random")}}
+            name: pool_outcomes([r[name] for r in runs], [r["incidents"] for r in runs], n) for name in ("gate", "jit_only", "random")}}
         result["end_to_end"] = _end_to_end(changes, info["topology"], 2 if quick else 5, seed)
     except AisreError as exc:
         result["failures"].append({"part": "stream", "error": str(exc)})

@@ -265,15 +265,15 @@ def _guard(part: str, key: Any, fn: Callable[..., Any], *args: Any) -> dict[str,
 
 def _prevention_seed(seed: int, changes: int) -> dict[str, Any]:
     """One seed's change stream scored exactly as :func:`aisre.bench.gate.run_gate_benchmark` does."""
-    from aisre.bench.gate import _gate_outcome, simulate_stream
+    from aisre.bench.gate import gate_outcome, simulate_stream
     from aisre.gate.model import ranking_metrics
 
     stream, info = simulate_stream(n=changes, seed=seed)
     inc = stream["incident"].to_numpy(bool)
     return {
         "seed": seed, "changes": len(stream), "incidents": int(inc.sum()), "source": info["source"],
-        "gate": _gate_outcome(stream, "score"), "jit_only": _gate_outcome(stream, "p_jit"),
-        "random": _gate_outcome(stream, None, np.random.default_rng(seed)),
+        "gate": gate_outcome(stream, "score"), "jit_only": gate_outcome(stream, "p_jit"),
+        "random": gate_outcome(stream, None, np.random.default_rng(seed)),
         "auc_incident": round(ranking_metrics(inc.astype(int), stream["score"].to_numpy())["auc"], 4),
     }  # fmt: skip
 
@@ -289,10 +289,10 @@ def _apachejit() -> dict[str, Any] | None:
 
 
 def _prevention(runs: list[dict[str, Any]], apachejit: dict[str, Any] | None) -> dict[str, Any]:
-    from aisre.bench.gate import GATE_SHARE, _pool
+    from aisre.bench.gate import GATE_SHARE, pool_outcomes
 
     n = runs[0]["changes"] if runs else 0
-    pooled = {name: _pool([r[name] for r in runs], [r["incidents"] for r in runs], n) for name in ("gate", "jit_only", "random")}
+    pooled = {name: pool_outcomes([r[name] for r in runs], [r["incidents"] for r in runs], n) for name in ("gate", "jit_only", "random")}
     incidents = sum(r["incidents"] for r in runs)
     gated = sum(r["gate"]["gated"] for r in runs)
     return {
