@@ -1,4 +1,4 @@
-"""Fault specs: ``KIND:TARGET[@START][+DURATION][*INTENSITY]``, parsed and resolved.
+"""Fault specs: ``KIND:TARGET[@START][+DURATION][*INTENSITY][#FLAG]``, parsed and resolved.
 
 ``cpu:cartservice@300+120*0.9`` is a CPU hog on every cartservice instance from second 300 of
 the run for 120 s taking 90 % of the CPU limit. START and DURATION are seconds from the run's
@@ -9,6 +9,13 @@ default (:data:`DEFAULT_INTENSITY`). What each kind does to which signal is in
 
 TARGET is a service (``cartservice``), one instance (``cartservice-1``), a host for
 ``neighbour`` (``node-2``), or ``service/endpoint`` for ``error`` (``cartservice/GetCart``).
+
+FLAG names the feature flag that guards the faulty code path of a code-level fault (``error``,
+``deploy``, ``config``: :data:`FLAGGABLE`): ``error:paymentservice/Charge#charge-v2`` is an
+exception on Charge that began when flag ``charge-v2`` was switched on at the fault's start.
+Switching that flag off ends the fault (the digital twin's ``toggle_flag``); the flag change is
+an event of kind ``config`` at the fault's start (attributes ``flag``, ``enabled``), the evidence
+remediation reads to propose it.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from aisre.errors import SpecError
 
 from .topology import SimTopology
 
-__all__ = ["DEFAULT_INTENSITY", "FAULT_KINDS", "FaultSpec", "ResolvedFault", "parse_fault", "resolve_faults"]
+__all__ = ["DEFAULT_INTENSITY", "FAULT_KINDS", "FLAGGABLE", "FaultSpec", "ResolvedFault", "parse_fault", "resolve_faults"]
 
 DEFAULT_INTENSITY = {
     "cpu": 0.9,
@@ -42,10 +49,14 @@ DEFAULT_INTENSITY = {
 """Intensity used when a spec gives none; the meaning per kind is in ``docs/faults.md``
 (``delay`` is seconds added per call, every other kind a fraction in (0, 1])."""
 
+FLAGGABLE = ("error", "deploy", "config")
+"""Fault kinds whose faulty code path a feature flag can guard (``#FLAG`` in a spec)."""
+
 _SPEC = re.compile(
-    r"^(?P<kind>[^:]*):(?P<target>[^@+*]*)"
-    r"(?:@(?P<start>[^+*]*))?(?:\+(?P<duration>[^*]*))?(?:\*(?P<intensity>.*))?$"
+    r"^(?P<kind>[^:]*):(?P<target>[^@+*#]*)"
+    r"(?:@(?P<start>[^+*#]*))?(?:\+(?P<duration>[^*#]*))?(?:\*(?P<intensity>[^#]*))?(?:#(?P<flag>.*))?$"
 )
+_FLAG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _UNITS = {"": 1.0, "s": 1.0, "m": 60.0, "h": 3600.0}
 _TIME = re.compile(r"^(?P<value>[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?P<unit>[smh]?)$")
 
@@ -59,6 +70,7 @@ class FaultSpec:
     start: float | None = None
     duration: float | None = None
     intensity: float | None = None
+    flag: str | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
@@ -77,6 +89,11 @@ class FaultSpec:
             raise SpecError(f"{self.kind} intensity is a fraction in (0, 1], got {self.intensity!r}", field="intensity")
         if "/" in self.target and self.kind != "error":
             raise SpecError(f"only error faults target an endpoint (service/endpoint), got {self.target!r}", field="target")
+        if self.flag is not None:
+            if self.kind not in FLAGGABLE:
+                raise SpecError(f"only {', '.join(FLAGGABLE)} faults sit behind a feature flag, not {self.kind}", field="flag")
+            if not isinstance(self.flag, str) or not _FLAG.match(self.flag):
+                raise SpecError(f"a flag name is letters, digits, '.', '_' or '-', got {self.flag!r}", field="flag")
 
     def __str__(self) -> str:
         text = f"{self.kind}:{self.target}"
@@ -86,6 +103,8 @@ class FaultSpec:
             text += f"+{self.duration:g}"
         if self.intensity is not None:
             text += f"*{self.intensity:g}"
+        if self.flag is not None:
+            text += f"#{self.flag}"
         return text
 
 
@@ -103,10 +122,12 @@ class ResolvedFault:
     intensity: float
     spec: str
     target: str
+    flag: str | None = None
 
     def to_dict(self) -> dict[str, object]:
-        """Return a JSON-ready dict (times in simulated seconds from the run's start)."""
-        return {
+        """Return a JSON-ready dict (times in simulated seconds from the run's start); ``flag``
+        only for a fault behind a feature flag."""
+        d: dict[str, object] = {
             "kind": self.kind,
             "target": self.target,
             "service": self.service,
@@ -118,6 +139,9 @@ class ResolvedFault:
             "intensity": self.intensity,
             "spec": self.spec,
         }
+        if self.flag is not None:
+            d["flag"] = self.flag
+        return d
 
 
 def _time(text: str, field: str) -> float:
@@ -128,10 +152,10 @@ def _time(text: str, field: str) -> float:
 
 
 def parse_fault(text: str | FaultSpec) -> FaultSpec:
-    """Parse ``KIND:TARGET[@START][+DURATION][*INTENSITY]`` into a :class:`FaultSpec`.
+    """Parse ``KIND:TARGET[@START][+DURATION][*INTENSITY][#FLAG]`` into a :class:`FaultSpec`.
 
     Raises:
-        SpecError: naming the field (kind, target, start, duration, intensity) that is wrong.
+        SpecError: naming the field (kind, target, start, duration, intensity, flag) that is wrong.
     """
     if isinstance(text, FaultSpec):
         return text
@@ -139,7 +163,7 @@ def parse_fault(text: str | FaultSpec) -> FaultSpec:
         raise SpecError(f"a fault spec must be text like cpu:cartservice@300+120*0.9, got {type(text).__name__}", field="fault")
     m = _SPEC.match(text.strip())
     if not m:
-        raise SpecError(f"fault {text!r} is not KIND:TARGET[@START][+DURATION][*INTENSITY]", field="fault")
+        raise SpecError(f"fault {text!r} is not KIND:TARGET[@START][+DURATION][*INTENSITY][#FLAG]", field="fault")
     kind = m["kind"].strip().lower()
     if kind not in FAULT_KINDS:
         raise SpecError(f"unknown fault kind {kind!r}; known: {' '.join(FAULT_KINDS)}", field="kind")
@@ -151,7 +175,8 @@ def parse_fault(text: str | FaultSpec) -> FaultSpec:
             intensity = float(m["intensity"])
         except ValueError:
             raise SpecError(f"fault intensity must be a number, got {m['intensity']!r}", field="intensity") from None
-    return FaultSpec(kind, m["target"].strip(), start, duration, intensity)
+    flag = m["flag"].strip() if m["flag"] is not None else None
+    return FaultSpec(kind, m["target"].strip(), start, duration, intensity, flag)
 
 
 def resolve_faults(
@@ -219,6 +244,7 @@ def resolve_faults(
                 intensity=intensity,
                 spec=str(replace(spec, start=start, duration=end - start, intensity=intensity)),
                 target=spec.target,
+                flag=spec.flag,
             )
         )
     return out

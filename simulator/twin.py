@@ -11,26 +11,38 @@ measures again. It satisfies ``aisre.remediate.Executor`` structurally (``name``
 What each action does to the model (the catalogue's names and params):
 
 - ``scale`` (``replicas``): starts new instances (healthy: a fault bound to the old pods stays
-  with them) on the least loaded host without a noisy neighbour, or retires the highest ones.
+  with them) on the least loaded host without a noisy neighbour, or retires the highest ones. On
+  a service with an autoscaler, the autoscaler may take the added replicas away again when their
+  CPU is low, as Kubernetes' HPA does to a manual ``kubectl scale``.
 - ``restart`` (``instance``; none: every instance, one at a time): the pod is deleted and starts
   again after ``RESTART_DELAY``; its process state is cleared: leaked heap (the leak is treated
   as state a restart clears, not as code that leaks again), exhausted sockets, leaked pool
   connections, a crash loop. CPU, disk, network and code faults survive a restart.
 - ``rollback``: ends the service's bad ``deploy`` and ``config`` faults (versions, capacity and
-  error rates back to the previous revision); on a service with no such fault it changes
-  nothing but the record.
-- ``toggle_flag``: the faulty code path sits behind the flag: ends the service's code-level
-  ``error`` faults.
+  error rates back to the previous revision); on a service with no such fault it changes nothing
+  but the record. A roll forward (``roll_forward``, the inverse) only records the change: the
+  twin cannot bring back a fault that has ended.
+- ``toggle_flag`` (``flag``, ``enabled``): switching a flag off ends the service's faults behind
+  that flag (``#FLAG`` in the fault spec) and its code-level ``error`` faults that declare no
+  flag (the faulty path is taken to sit behind whichever flag guards the endpoint); a fault
+  behind another flag stays. Switching a flag on only records it.
 - ``shift_traffic`` (``away_from`` an instance or a host): an instance leaves the load balancer;
   a host is cordoned and drained (its pods start again elsewhere). Shifting a whole service to a
-  failover is not modelled (:class:`~aisre.errors.ExecutorError`).
+  failover is not modelled (:class:`~aisre.errors.ExecutorError`). The inverse (``restore``)
+  puts a drained instance back in the load balancer, or uncordons a host (its pods stay where
+  they went, as with ``kubectl uncordon``).
 - ``rate_limit`` (``rps``, or ``fraction`` of the observed load): a token bucket in front of the
-  service rejects the excess at once (``rate_limited``, not retried).
+  service rejects the excess at once (``rate_limited``, not retried); ``remove`` lifts the limit.
+
+A fault behind a feature flag (``error:paymentservice/Charge#charge-v2``) announces the flag
+change at its start: an event of kind ``config`` (reason ``FeatureFlagChanged``, attributes
+``flag`` and ``enabled``), the evidence remediation reads to propose switching it off.
 
 The SLO is the entry endpoints' good-event ratio (a request is good when it succeeds within its
 endpoint's ``slo`` seconds, as the simulator's burn-rate alert counts it) against
 :data:`SLO_TARGET`; ``burn`` is the bad ratio over the error budget, and the SLO is *met* over a
-window when ``burn <= 1``. :func:`time_to_mitigation` runs a scenario with and without an
+window when ``burn <= 1``. :meth:`~SimulatorTwin.recovery` says when the SLO came back (for good,
+with ``lasting``). :func:`time_to_mitigation` runs a scenario with and without an
 automatic action at detection (+ :data:`DECISION_LATENCY`) and returns the time until the SLO
 is back.
 """
@@ -39,7 +51,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +62,7 @@ from aisre.case import Action, Case, Outcome, Step
 from aisre.errors import ExecutorError, SpecError
 
 from .engine import OK, READY_DELAY, RESTART_DELAY, Engine
-from .faults import FaultSpec, ResolvedFault
+from .faults import FaultSpec, ResolvedFault, parse_fault
 from .runner import prepare
 from .telemetry import SLO_TARGET
 from .topology import SimTopology
@@ -58,10 +70,12 @@ from .topology import SimTopology
 __all__ = [
     "DECISION_LATENCY",
     "HOLD",
+    "MITIGATION_FAULTS",
     "OBSERVE",
     "SLO_WINDOW",
     "Mitigation",
     "SimulatorTwin",
+    "scenario_fault",
     "time_to_mitigation",
 ]
 
@@ -84,17 +98,35 @@ ACTIONS = ("scale", "restart", "rollback", "toggle_flag", "shift_traffic", "rate
 
 MITIGATION_FAULTS = (
     "deploy:productcatalogservice",
-    "error:paymentservice/Charge",
+    "error:paymentservice/Charge#charge-v2",
     "crash:cartservice",
-    "mem:recommendationservice",
+    "mem:cartservice",
     "socket:currencyservice",
-    "config:checkoutservice",
-    "cpu:checkoutservice",
-    "neighbour:node-1",
+    "config:productcatalogservice",
+    "cpu:frontend*1.0",
+    "loss:currencyservice",
     "delay:currencyservice",
 )
-"""Fault kinds and targets on Online Boutique that the time-to-mitigation benchmarks share
-(benchmarks/bench_twin.py, benchmarks/bench_remediation.py), so their figures compare."""
+"""Simulated incidents on Online Boutique that the time-to-mitigation benchmarks share
+(benchmarks/bench_twin.py, benchmarks/bench_remediation.py), so their figures compare.
+
+One per fault kind that breaks the entry SLO at the benchmarks' load (20 requests/s), each at a
+target where it does: an incident is a broken SLO, and a fault that breaks none leaves nothing
+to mitigate. At that load a CPU hog on a back-end service, a noisy neighbour on any node, a
+disk writer and a leaked pool do not (the work per request is milliseconds), nor, or not
+reliably, a memory leak on a best-effort service (its callers treat it as optional) and a config
+change on a low-traffic one; so the CPU hog is on the entry service. The code-level error sits behind feature flag ``charge-v2`` (switched on at
+the fault's start)."""
+
+
+def scenario_fault(spec: str, start: float, duration: float) -> str:
+    """Return fault *spec* (one of :data:`MITIGATION_FAULTS`, say) starting at *start* and lasting
+    *duration* seconds, its intensity and flag kept.
+
+    Raises:
+        SpecError: for a spec that does not parse.
+    """
+    return str(replace(parse_fault(spec), start=float(start), duration=float(duration)))
 
 
 class SimulatorTwin:
@@ -141,6 +173,17 @@ class SimulatorTwin:
         self._done: list[tuple[float, float, int, int, int]] = []
         self._final: Case | None = None
         self.engine.start()
+        for f in self._run.faults:
+            if f.flag is not None:
+                eng.env.process(self._announce_flag(f))
+
+    def _announce_flag(self, f: ResolvedFault) -> Any:
+        """At *f*'s start, record the flag change that put its faulty code path live."""
+        # The engine's fault processes know nothing of flags, so the twin announces them: a Case
+        # from simulate() lacks this event until the engine emits it at the fault's start.
+        yield self.engine.env.timeout(f.start)
+        self.engine._event(f.service, "config", "FeatureFlagChanged", f"flag {f.flag} of {f.service} switched on",
+                           flag=f.flag, enabled=True, author="jdoe")  # fmt: skip
 
     # ------------------------------------------------------------------ building and moving
     @classmethod
@@ -277,10 +320,15 @@ class SimulatorTwin:
         return pd.DataFrame({"time": np.arange(T, dtype=np.float64), "requests": total, "bad": badc, "burn": burn,
                              "met": burn <= 1.0})  # fmt: skip
 
-    def recovery(self, since: float, *, hold: float = HOLD) -> tuple[float | None, bool]:
+    def recovery(self, since: float, *, hold: float = HOLD, lasting: bool = False) -> tuple[float | None, bool]:
         """Return ``(t, breached)``: the first second at or after *since* from which the SLO
         stays met for *hold* seconds after it was broken (``None`` when it has not come back
-        by now), and whether it was broken at all after *since* (if not, ``t`` is *since*)."""
+        by now), and whether it was broken at all after *since* (if not, ``t`` is *since*).
+
+        With *lasting*, ``t`` is when the SLO came back for good: the start of the met stretch
+        that reaches now, when it lasts at least *hold* seconds (an incident that flaps, such
+        as a pod OOM-killed every few minutes, is not over at its first quiet half minute).
+        """
         series = self.slo_series()
         met = series["met"].to_numpy()
         a = int(math.floor(since))
@@ -288,6 +336,9 @@ class SimulatorTwin:
         if broken.size == 0:
             return float(since), False
         h = int(round(hold))
+        if lasting:
+            t = a + int(broken[-1]) + 1
+            return (float(t), True) if len(met) - t >= h else (None, True)
         run = 0
         for t in range(a + int(broken[0]), len(met)):
             run = run + 1 if met[t] else 0
@@ -352,23 +403,10 @@ class SimulatorTwin:
 
             return f"restart {target}, one instance at a time", do
         if name in ("rollback", "toggle_flag"):
-            kinds = ("deploy", "config") if name == "rollback" else ("error",)
-
-            def do() -> dict[str, Any]:
-                ended = [f for f in eng.active_faults() if f.service == target and f.kind in kinds]
-                for f in ended:
-                    eng.end_fault(f)
-                if name == "toggle_flag":
-                    eng._event(target, "config", "FeatureFlagToggled", f"flag {p.get('flag', '?')} of {target} switched "
-                               f"{'on' if p.get('enabled') else 'off'}", flag=p.get("flag"), enabled=bool(p.get("enabled")), author="aisre")  # fmt: skip
-                elif not ended:
-                    eng._event(target, "remediation", "RollbackNoChange", f"deployment/{target} has no newer revision to roll back",
-                               author="aisre")  # fmt: skip
-                return {"ended_faults": [f.spec for f in ended]}
-
-            words = f"roll {target} back to its previous revision" if name == "rollback" else f"switch flag {p.get('flag', '?')} of {target} off"
-            return words, do
+            return self._code_change(name, target, p)
         if name == "shift_traffic":
+            if p.get("restore"):
+                return self._restore(str(p["restore"]))
             away = str(p.get("away_from") or action.target)
             if away in eng.inst_index:
                 i = eng.inst_index[away]
@@ -388,6 +426,13 @@ class SimulatorTwin:
                 return f"cordon and drain host {away}", do
             raise ExecutorError(f"the simulator twin models no failover for {away!r}; shift traffic away from an instance or a host")
         # rate_limit
+        if p.get("remove"):
+
+            def do() -> dict[str, Any]:
+                eng.set_rate_limit(s, None)
+                return {"rps": None}
+
+            return f"remove the rate limit on {target}", do
         rps = p.get("rps")
         fraction = float(p.get("fraction") or 0.8)
         if rps is not None and (not isinstance(rps, (int, float)) or rps <= 0):
@@ -399,6 +444,79 @@ class SimulatorTwin:
             return {"rps": round(limit, 3)}
 
         return f"rate-limit {target} to " + (f"{rps} requests/s" if rps is not None else f"{fraction:.0%} of its load"), do
+
+    def _code_change(self, name: str, target: str, p: Mapping[str, Any]) -> tuple[str, Callable[[], dict[str, Any]]]:
+        """Return (words, function) for a rollback or a flag switch on service *target*."""
+        eng = self.engine
+        flag = p.get("flag")
+        if name == "toggle_flag":
+            off = not bool(p.get("enabled"))
+            words = f"switch flag {flag or '?'} of {target} {'off' if off else 'on'}"
+
+            def ends(f: ResolvedFault) -> bool:
+                return off and (f.flag == flag if f.flag is not None else f.kind == "error")
+        elif p.get("roll_forward"):
+            words = f"roll {target} forward again"
+
+            def ends(f: ResolvedFault) -> bool:
+                return False
+        else:
+            words = f"roll {target} back to its previous revision"
+
+            def ends(f: ResolvedFault) -> bool:
+                return f.kind in ("deploy", "config")
+
+        def do() -> dict[str, Any]:
+            ended = [f for f in eng.active_faults() if f.service == target and ends(f)]
+            for f in ended:
+                eng.end_fault(f)
+            if name == "toggle_flag":
+                eng._event(target, "config", "FeatureFlagToggled", f"flag {flag or '?'} of {target} switched "
+                           f"{'on' if p.get('enabled') else 'off'}", flag=flag, enabled=bool(p.get("enabled")), author="aisre")  # fmt: skip
+            elif p.get("roll_forward"):
+                eng._event(target, "remediation", "RollForward", f"deployment/{target} rolled forward to the revision rolled back",
+                           author="aisre")  # fmt: skip
+            elif not ended:
+                eng._event(target, "remediation", "RollbackNoChange", f"deployment/{target} has no newer revision to roll back",
+                           author="aisre")  # fmt: skip
+            return {"ended_faults": [f.spec for f in ended]}
+
+        return words, do
+
+    def _restore(self, what: str) -> tuple[str, Callable[[], dict[str, Any]]]:
+        """Return (words, function) that undo a traffic shift: a drained instance goes back into
+        the load balancer (when it is still running), a cordoned host is uncordoned.
+
+        Raises:
+            ExecutorError: when *what* is neither an instance nor a host of the run.
+        """
+        eng = self.engine
+        if what in eng.inst_index:
+            i = eng.inst_index[what]
+
+            def do() -> dict[str, Any]:
+                eng.drained.discard(i)
+                s = eng.inst_svc[i]
+                back = eng.up[i] and i not in eng.retiring and i not in eng.spare
+                if back and i not in eng.routable[s]:
+                    eng.routable[s].append(i)
+                    eng.routable[s].sort()
+                msg = f"pod {what} back in the load balancer" if back else f"pod {what} is gone; nothing to put back"
+                eng._event(what, "remediation", "TrafficRestored", msg, author="aisre")
+                return {"restored": [what] if back else []}
+
+            return f"put instance {what} back in the load balancer", do
+        if what in eng.host_names:
+            h = eng.host_names.index(what)
+
+            def do() -> dict[str, Any]:
+                eng.cordoned.discard(h)
+                eng._event(what, "k8s", "NodeSchedulable", f"Node {what} status is now: NodeSchedulable", type="Normal",
+                           involvedObject={"kind": "Node", "name": what}, author="aisre")  # fmt: skip
+                return {"uncordoned": what}
+
+            return f"uncordon host {what}", do
+        raise ExecutorError(f"the simulator twin has no instance or host {what!r} to put back")
 
     def _arrival_rate(self, s: int) -> float:
         now = self.now
@@ -538,6 +656,7 @@ def time_to_mitigation(
     decision_latency: float = DECISION_LATENCY,
     rounds: int = 1,
     hold: float = HOLD,
+    lasting: bool = False,
     **twin_options: Any,
 ) -> Mitigation:
     """Run a scenario twice, without and with automatic remediation, and return both times to
@@ -548,7 +667,8 @@ def time_to_mitigation(
     seconds after detection; *action* is a fixed Step or Action, or a chooser called at
     detection as ``action(case_so_far, twin, outcomes_so_far)`` returning the step to carry out
     (``None``: nothing). With *rounds* > 1 a step that leaves the SLO broken after the twin's
-    observation is followed by another choice, *decision_latency* later.
+    observation is followed by another choice, *decision_latency* later. *hold* and *lasting*
+    say when the SLO counts as back (:meth:`SimulatorTwin.recovery`).
 
     Raises:
         SpecError: for a bad topology, fault or setting.
@@ -562,7 +682,7 @@ def time_to_mitigation(
     t0 = min(f.start for f in base.faults)
     base.finish()
     detected_at = base.case().detected_at
-    t_rec, breached = base.recovery(t0, hold=hold)
+    t_rec, breached = base.recovery(t0, hold=hold, lasting=lasting)
     ttm_without = (t_rec if t_rec is not None else base.duration) - t0
     specs = tuple(f.spec for f in base.faults)
     if detected_at is None or action is None:
@@ -591,7 +711,7 @@ def time_to_mitigation(
             break
         decide_at = twin.now
     twin.finish()
-    t_rec2, _ = twin.recovery(t0, hold=hold)
+    t_rec2, _ = twin.recovery(t0, hold=hold, lasting=lasting)
     ttm_with = (t_rec2 if t_rec2 is not None else twin.duration) - t0
     return Mitigation(specs, seed, breached, ttm_without, t_rec is not None, ttm_with, t_rec2 is not None,
                       detected - t0, None if acted is None else acted - t0, tuple(taken),
