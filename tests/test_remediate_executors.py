@@ -43,6 +43,8 @@ def test_both_executors_satisfy_the_protocol():
          """kubectl --context prod -n shop patch configmap/cartservice-flags --type merge -p '{"data":{"new-ui":"false"}}'"""),
         (lambda: step("shift_traffic", "cartservice-1"),
          "kubectl --context prod -n shop label pod/cartservice-1 aisre.io/serving=false --overwrite"),
+        (lambda: step("shift_traffic", "cartservice-1", restore="cartservice-1"),
+         "kubectl --context prod -n shop label pod/cartservice-1 aisre.io/serving=true --overwrite"),
         (lambda: step("rate_limit", rps=40),
          "kubectl --context prod -n shop annotate ingress/cartservice nginx.ingress.kubernetes.io/limit-rps=40 --overwrite"),
     ],
@@ -75,6 +77,17 @@ def test_real_scale_patches_the_deployment_scale():
     out = ex.execute(step("scale"), dry_run=False)
     apps.patch_namespaced_deployment_scale.assert_called_once_with("cartservice", "shop", {"spec": {"replicas": 4}})
     assert out.executed and out.ok and out.before == {"replicas": 2} and out.after == {"replicas": 4}
+
+
+def test_real_drain_and_its_undo_label_the_pod():
+    core = MagicMock()
+    ex = KubernetesExecutor("prod", namespace="shop", allow_execute=True, apis={"apps": MagicMock(), "core": core})
+    out = ex.execute(step("shift_traffic", "cartservice-1"), dry_run=False)
+    core.patch_namespaced_pod.assert_called_with("cartservice-1", "shop", {"metadata": {"labels": {"aisre.io/serving": "false"}}})
+    assert out.after == {"aisre.io/serving": "false"}
+    out = ex.execute(step("shift_traffic", "cartservice-1", restore="cartservice-1"), dry_run=False)
+    core.patch_namespaced_pod.assert_called_with("cartservice-1", "shop", {"metadata": {"labels": {"aisre.io/serving": "true"}}})
+    assert out.before == {"aisre.io/serving": "false"} and out.after == {"aisre.io/serving": "true"}
 
 
 def test_real_rollback_copies_the_previous_revisions_template():

@@ -147,12 +147,25 @@ def test_alternatives_prefer_reversible_and_small_blast_radius():
     assert names(p) == [("scale", "cart"), ("rate_limit", "cart"), ("restart", "cart")]
 
 
-def test_several_hypotheses_in_rank_order_without_duplicates():
+def test_several_hypotheses_by_likely_use_without_duplicates():
+    """Steps go by confidence x remedy weight: each suspect's direct remedies (cart 0.9, checkout
+    0.8, cart again 0.7) before the alternatives (0.45, 0.4); a remedy proposed once is not again."""
     p = plan(shop(), ranking(("cart", "cpu"), ("checkout", "mem"), ("cart", "mem")), now=NOW)
-    hyps = [s.hypothesis for s in p.steps]
-    assert hyps == sorted(hyps, key=["cart", "checkout"].index)
-    assert len(set(names(p))) == len(p.steps)
+    assert names(p) == [("scale", "cart"), ("scale", "checkout"), ("restart", "checkout"), ("restart", "cart"),
+                        ("rate_limit", "cart"), ("rate_limit", "checkout")]  # fmt: skip
+    assert [s.rank for s in p.steps] == [1, 2, 2, 3, 1, 2]
     assert [s.id for s in p.steps] == [f"s{i}" for i in range(1, len(p.steps) + 1)]
+
+
+def test_a_torn_ranking_puts_the_second_suspects_direct_remedy_before_long_shots_at_the_first():
+    """Suspects at 0.49 (delay, no direct remedy applies) and 0.43 (a crashing pod): restarting
+    the pod (0.43) comes before scaling or limiting the first (0.245); with the first at 0.95,
+    its alternatives (0.475) come before the second's restart (0.3)."""
+    torn = Ranking("fake", [Hypothesis("checkout", "delay", 1.0, 0.49), Hypothesis("cart-1", "crash", 0.9, 0.43)])
+    assert names(plan(shop(), torn, now=NOW))[:2] == [("restart", "cart-1"), ("scale", "checkout")]
+    sure = Ranking("fake", [Hypothesis("checkout", "delay", 1.0, 0.95), Hypothesis("cart-1", "crash", 0.9, 0.3)])
+    assert names(plan(shop(), sure, now=NOW))[:4] == [("scale", "checkout"), ("rate_limit", "checkout"),
+                                                      ("restart", "checkout"), ("restart", "cart-1")]  # fmt: skip
 
 
 def test_abstained_ranking_gives_an_empty_plan_with_a_note():
@@ -242,3 +255,51 @@ def test_an_abstaining_ranking_with_suspects_proposes_only_steps_for_a_person():
     p = plan(shop(), r, now=NOW)
     assert p.steps and all(s.decision.decision == "needs_approval" for s in p.steps)
     assert all("approval-low-confidence" in s.decision.policies for s in p.steps)
+
+
+def _events(*rows: tuple[float, str, str, str, dict]) -> pd.DataFrame:
+    return pd.DataFrame({"time": [r[0] for r in rows], "entity": [r[1] for r in rows], "kind": [r[2] for r in rows],
+                         "reason": [r[3] for r in rows], "message": [""] * len(rows),
+                         "attributes": [json.dumps(r[4]) for r in rows]})  # fmt: skip
+
+
+def test_a_flag_switched_on_at_the_onset_is_switched_off_first_not_rolled_back():
+    """An error whose onset matches a flag change: toggle_flag names that flag and says when it
+    changed; a flag flip has no revision to roll back to, so no rollback is proposed for it."""
+    ev = _events((NOW - 200, "checkout", "config", "FeatureFlagChanged", {"flag": "fast-pay", "enabled": True}))
+    case = shop(events=ev, detected_at=NOW - 170)
+    p = plan(case, ranking(("checkout", "error")), now=NOW)
+    first = p.steps[0]
+    assert (first.action.name, first.action.params["flag"]) == ("toggle_flag", "fast-pay")
+    assert first.action.params["flag_changed_at"] == NOW - 200
+    assert "flag fast-pay was switched on 30 s before the incident was detected" in first.rationale
+    assert first.decision.decision == "allow"
+    assert "rollback" not in [n for n, _ in names(p)]
+
+
+def test_the_newest_flag_that_is_still_on_is_the_one_switched_off():
+    ev = _events((NOW - 900, "cart", "config", "FeatureFlagChanged", {"flag": "old", "enabled": True}),
+                 (NOW - 300, "cart", "config", "FeatureFlagChanged", {"flag": "recent", "enabled": True}),
+                 (NOW - 100, "cart", "config", "FeatureFlagToggled", {"flag": "recent", "enabled": False, "author": "aisre"}))  # fmt: skip
+    p = plan(shop(events=ev), ranking(("cart", "error")), now=NOW)
+    assert p.steps[0].action.params["flag"] == "old"  # "recent" is off already; the declared flag comes last
+    ev = ev.iloc[:2]
+    assert plan(shop(events=ev), ranking(("cart", "error")), now=NOW).steps[0].action.params["flag"] == "recent"
+
+
+def test_aisres_own_changes_are_not_causes_to_roll_back():
+    ev = _events((NOW - 100, "checkout", "deploy", "RollbackCompleted", {"revision": "r7", "author": "aisre"}))
+    p = plan(shop(events=ev), ranking(("checkout", "deploy")), now=NOW)
+    assert "rollback" not in [n for n, _ in names(p)]
+    assert any("no deploy or config change to checkout is on record" in n for n in p.notes)
+
+
+def test_a_drain_is_undone_by_putting_the_pod_back():
+    from aisre.remediate import inverse_action
+
+    case = shop()
+    drain = get_action("shift_traffic").build(case, resolve_target(case, "cart-1"))
+    assert drain.inverse == "put cart-1 back in the load balancer"
+    inv = inverse_action(drain)
+    assert (inv.name, inv.target, inv.params["restore"], inv.params["reverts"]) == ("shift_traffic", "cart-1", "cart-1", "shift_traffic")
+    assert inv.blast_radius == drain.blast_radius and inv.reversible

@@ -208,3 +208,75 @@ def test_an_action_that_ran_but_did_not_help_is_not_proposed_again():
     again = cpu_plan(case, now=NOW + 300)
     assert ("scale", "cart") not in [(s.action.name, s.action.target) for s in again.steps]
     assert again.steps[0].action.name == "rate_limit"
+
+
+class Measured(Recorder):
+    """An executor that measures the SLO: the steps in *fixes* leave it met, the rest leave it
+    broken at the same burn (they did not help)."""
+
+    def __init__(self, fixes: set[str] = frozenset()) -> None:
+        super().__init__()
+        self.fixes = fixes
+
+    def execute(self, step, *, dry_run):
+        out = super().execute(step, dry_run=dry_run)
+        out.before = {"burn": 20.0, "met": False}
+        if not dry_run:
+            met = step.id in self.fixes
+            out.after = {"burn": 0.5 if met else 19.5, "met": met}
+            out.ok = met
+        return out
+
+
+def torn_plan(case: Case, now: float = NOW):
+    """cart-1 is suspect #1 (delay: drain it, allowed), cart #2 (cpu: scale it, allowed)."""
+    from aisre.case import Evidence
+
+    hyps = [Hypothesis("cart", "delay", 1.0, 0.9, evidence=[Evidence("m", "cart-1")]), Hypothesis("cart", "cpu", 0.9, 0.8)]
+    return plan(case, Ranking("fake", hyps), now=now)
+
+
+def test_once_the_slo_is_met_the_rest_of_the_plan_is_skipped():
+    """The drain ends the incident: later steps are recorded as skipped, never dry-run, and a step
+    that would need a person does not wait."""
+    case = shop()
+    p = torn_plan(case)
+    assert [s.action.name for s in p.steps][:2] == ["shift_traffic", "scale"]
+    ex = Measured(fixes={"s1"})
+    outs = remediate(case, p, executor=ex, execute=True, now=NOW, max_actions=None)
+    assert [o.status for o in outs] == ["executed"] + ["skipped"] * (len(outs) - 1)
+    assert all("the SLO is met again after step s1" in o.message for o in outs[1:])
+    assert ex.calls == [("s1", True), ("s1", False)]
+    skipped = [r for r in AuditLog().records(case_id=case.id) if r.result == "skipped"]
+    assert {r.step_id for r in skipped} == {o.step_id for o in outs[1:]}
+
+
+def test_a_drain_that_did_not_help_is_undone_before_the_next_step_is_measured():
+    case = shop()
+    ex = Measured(fixes={"s2"})
+    outs = remediate(case, torn_plan(case), executor=ex, execute=True, now=NOW, max_actions=None)
+    assert outs[0].status == "reverted" and "did not help" in outs[0].message
+    undo = outs[0].revert
+    assert undo.executed and undo.decision.policies == ["permit-revert"]
+    real = [sid for sid, dry in ex.calls if not dry]
+    assert real == ["s1", "s1-revert", "s2"]  # the undo comes before the next step is measured
+    assert outs[1].status == "executed"
+    finish = next(r for r in AuditLog().records(case_id=case.id) if r.kind == "finish" and r.step_id == "s1-revert")
+    assert finish.params["restore"] == "cart-1" and finish.params["reverts"] == "shift_traffic"
+
+
+def test_a_scale_up_that_did_not_help_stays():
+    """It only added capacity; taking it away mid-incident could deepen the incident."""
+    case = shop()
+    outs = remediate(case, cpu_plan(case), executor=Measured(), execute=True, now=NOW)
+    assert outs[0].action == "scale" and outs[0].status == "failed" and outs[0].revert is None
+
+
+def test_an_undo_does_not_count_towards_the_rate_limits():
+    """Drain (undone), scale, rate limit: three actions on cart, the undo not among them."""
+    case = shop()
+    remediate(case, torn_plan(case), executor=Measured(), execute=True, now=NOW, max_actions=2)
+    log = AuditLog()
+    starts = [r.step_id for r in log.records(case_id=case.id, kind="start")]
+    assert starts == ["s1", "s1-revert", "s2"]
+    assert log.executed_count("cart", since=NOW - 60, until=NOW + 60) == 2

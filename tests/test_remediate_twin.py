@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from aisre.case import Case, save_case
+from aisre.case import Case, Hypothesis, Ranking, save_case
 from aisre.remediate import (
     AuditLog,
     PlanStep,
@@ -70,17 +70,15 @@ def incident(topology_file) -> Case:
 def test_the_scale_step_runs_on_the_twin_is_audited_and_the_slo_recovers(incident):
     """The default policy lets the scale-up run alone; the twin carries it out on the running
     model; the audit log holds the allow decision and the outcome with the SLIs before (SLO
-    broken) and after (met); the SLO, broken without remediation until the run's end, is back."""
-    from aisre.rank import get_ranker
-
+    broken) and after (met); the SLO, broken without remediation until the run's end, is back.
+    The ranking is the right one, given (the CLI test below ranks for itself)."""
     case = incident
     baseline = SimulatorTwin.from_case(case)
     baseline.finish()
     assert baseline.recovery(INJECT) == (None, True), "without remediation the SLO stays broken"
 
     twin = SimulatorTwin.from_case(case)  # what the CLI builds for --executor simulator
-    ranking = get_ranker("aisre").rank(case)
-    assert ranking.hypotheses[0].entity == "c"
+    ranking = Ranking("given", [Hypothesis("c", "cpu", 1.0, 0.9)])
     now = case.detected_at
     proposed = plan(case, ranking, env="production", now=now)
     first = proposed.steps[0]
@@ -121,7 +119,7 @@ def test_a_rate_limit_that_makes_things_worse_is_undone_through_its_inverse(inci
     assert harm(o.before, o.after) is not None
     assert o.revert is not None and o.revert.executed and o.revert.decision.policies == ["permit-revert"]
     assert [a["action"] for a in twin.actions] == ["rate_limit", "rate_limit"]
-    assert twin.actions[1]["rps"] >= 1e6  # the limit is lifted
+    assert twin.actions[1]["rps"] is None and not twin.engine.limited[twin.engine.svc_index["b"]]  # the limit is lifted
     recs = AuditLog().records(case_id=case.id)
     kinds = [(r.kind, r.step_id) for r in recs]
     assert ("finish", "s1") in kinds and ("finish", "s1-revert") in kinds

@@ -226,23 +226,37 @@ def _scale_params(case: Case, t: Target) -> dict[str, Any]:
     return {"service": t.service, "from_replicas": t.replicas, "replicas": max(t.replicas * 2, t.replicas + 1, 3)}
 
 
+REMEDIATOR = "aisre"
+"""The author aisre's own changes carry: they are remediation, never a cause to roll back."""
+
+
 def _deploys(case: Case, service: str) -> list[dict[str, Any]]:
-    """Return recent deploy/config changes to *service*, newest first."""
+    """Return recent deploy/config changes to *service* that a rollback undoes, newest first:
+    aisre's own are remediation, not causes; a feature flag switched (no revision to go back to)
+    is undone by ``toggle_flag``, and rolling the Deployment back would not touch it."""
     found: list[dict[str, Any]] = []
     for c in case.changes:
-        if c.service == service:
+        if c.service == service and c.author != REMEDIATOR:
             found.append({"id": c.id, "time": c.time, "revision": c.revision, "kind": "deploy"})
-    ev = case.events
-    if not ev.empty:
-        rows = ev[ev["kind"].isin(["deploy", "config"])]
-        ent = rows["entity"].astype(str)
-        rows = rows[(ent == service) | ent.str.startswith(service + "-")]
-        for time, kind, attrs in zip(rows["time"], rows["kind"], rows["attributes"], strict=True):
-            a = _attrs(attrs)
-            found.append({"id": a.get("id"), "time": float(time), "revision": a.get("revision"),
-                          "previous_revision": a.get("previous_revision"), "kind": kind,
-                          "flag": a.get("flag")})  # fmt: skip
+    for time, kind, a in _change_events(case, service):
+        if a.get("author") == REMEDIATOR or (a.get("flag") and not a.get("revision")):
+            continue
+        found.append({"id": a.get("id"), "time": time, "revision": a.get("revision"),
+                      "previous_revision": a.get("previous_revision"), "kind": kind,
+                      "flag": a.get("flag")})  # fmt: skip
     return sorted(found, key=lambda d: -(d.get("time") or 0.0))
+
+
+def _change_events(case: Case, service: str) -> list[tuple[float, str, dict[str, Any]]]:
+    """Return ``(time, kind, attributes)`` of every deploy and config event of *service* or its
+    instances, oldest first."""
+    ev = case.events
+    if ev.empty:
+        return []
+    rows = ev[ev["kind"].astype(str).isin(["deploy", "config"])]
+    ent = rows["entity"].astype(str)
+    rows = rows[(ent == service) | ent.str.startswith(service + "-")].sort_values("time", kind="stable")
+    return [(float(t), str(k), _attrs(a)) for t, k, a in zip(rows["time"], rows["kind"], rows["attributes"], strict=True)]
 
 
 def _attrs(value: Any) -> dict[str, Any]:
@@ -278,20 +292,36 @@ def _rollback_inverse(t: Target, p: Mapping[str, Any]) -> str:
     return f"roll {t.service} forward to revision {rev}" if rev else f"roll {t.service} forward to the revision rolled back"
 
 
-def _flags(case: Case, t: Target) -> list[str]:
-    flags = [d["flag"] for d in _deploys(case, t.service) if d.get("flag")]
+def _flags(case: Case, t: Target) -> list[tuple[str, float | None]]:
+    """Return ``(flag, switched on at)`` for every feature flag of *t*'s service that is on now:
+    flags an event switched on (newest first, the change nearest the incident leading), then the
+    flags the topology declares (time ``None``). A flag whose latest event switched it off (aisre's
+    own toggle included) is left out."""
+    state: dict[str, tuple[bool, float]] = {}
+    for time, _kind, a in _change_events(case, t.service):
+        flag = a.get("flag")
+        if flag:
+            state[str(flag)] = (a.get("enabled") is not False, time)
+    flags = sorted(((f, when) for f, (on, when) in state.items() if on), key=lambda x: -x[1])
+    out: list[tuple[str, float | None]] = list(flags)
     declared = t.attrs.get("flags") if t.attrs else None
     if isinstance(declared, (list, tuple)):
-        flags.extend(str(f) for f in declared)
-    return list(dict.fromkeys(flags))
+        for f in dict.fromkeys(str(x) for x in declared):
+            if f not in state:
+                out.append((f, None))
+    return out
 
 
 def _flag_pre(case: Case, t: Target) -> str | None:
-    return None if _flags(case, t) else f"no feature flag of {t.service} is known (none changed, none declared)"
+    return None if _flags(case, t) else f"no feature flag of {t.service} is on (none switched on, none declared)"
 
 
 def _flag_params(case: Case, t: Target) -> dict[str, Any]:
-    return {"service": t.service, "flag": _flags(case, t)[0], "enabled": False}
+    flag, when = _flags(case, t)[0]
+    params: dict[str, Any] = {"service": t.service, "flag": flag, "enabled": False}
+    if when is not None:
+        params["flag_changed_at"] = when
+    return params
 
 
 def _restart_pre(case: Case, t: Target) -> str | None:
@@ -310,6 +340,12 @@ def _shift_pre(case: Case, t: Target) -> str | None:
     if t.instance is None:
         return f"no failover is declared for {t.service} and no single instance is suspected"
     return f"{t.service} has no other replica to take the traffic of {t.instance}"
+
+
+def _shift_inverse(t: Target, p: Mapping[str, Any]) -> str:
+    if t.instance is not None and p.get("away_from") == t.instance:
+        return f"put {t.instance} back in the load balancer"
+    return f"shift traffic back to {p.get('away_from')}"
 
 
 def _shift_params(case: Case, t: Target) -> dict[str, Any]:
@@ -404,7 +440,7 @@ _BUILTINS: tuple[ActionSpec, ...] = (
         fixes=("delay", "loss", "neighbour", "crash", "error"),
         precondition=_shift_pre,
         params=_shift_params,
-        inverse=lambda t, p: f"shift traffic back to {p.get('away_from')}",
+        inverse=_shift_inverse,
         scope=lambda t: 1.0 / t.replicas if t.instance is not None else 1.0,
     ),
     ActionSpec(
@@ -435,9 +471,10 @@ def adds_capacity_only(action: Action) -> bool:
 
 def inverse_action(action: Action) -> Action | None:
     """Return the executable :class:`Action` that undoes *action*, or ``None`` when there is none
-    an executor can carry out (a restart; a traffic shift, which needs a person to put the
-    instance back). The inverse acts on the same target with the same blast radius; its params
-    say which action it reverts (``reverts``)."""
+    an executor can carry out (a restart). The inverse acts on the same target with the same
+    blast radius; its params say which action it reverts (``reverts``): a scale back, a rate
+    limit lifted (``remove``), a flag switched back, a roll forward (``roll_forward``), a drained
+    instance put back in the load balancer or a host uncordoned (``restore``)."""
     p = dict(action.params or {})
     svc = str(p.get("service") or action.target)
     keep = {k: p[k] for k in ("affected", "blast_radius_known", "tier") if k in p}
@@ -460,6 +497,11 @@ def inverse_action(action: Action) -> Action | None:
             params = {"service": svc, "change": p.get("change"), "change_kind": p.get("change_kind"),
                       "from_revision": p.get("to_revision"), "to_revision": p.get("from_revision"), "roll_forward": True}  # fmt: skip
             words = f"roll {svc} back again"
+        case "shift_traffic":
+            if not p.get("away_from"):
+                return None
+            params = {"service": svc, "restore": p["away_from"], "percent": 0}
+            words = f"take {p['away_from']} out of the load balancer again"
         case _:
             return None
     params.update(keep)

@@ -317,7 +317,9 @@ class AuditLog:
         """Return how many real (not dry-run) actions on *service* started in ``[since, until]``.
 
         An action counts from its ``start`` record, so one that crashed or failed still counts;
-        only a start whose ``finish`` says the executor changed nothing does not.
+        a start whose ``finish`` says the executor changed nothing does not, nor does the undo of
+        aisre's own change (step ``<id>-revert`` with params ``reverts``): it ends a change and starts
+        none, as the default policy's rate limits say.
         """
         recs = self.records(kind=("start", "finish"), since=since)
         unchanged = {r.ref for r in recs if r.kind == "finish" and r.result == "nothing changed"}
@@ -326,6 +328,7 @@ class AuditLog:
             for r in recs
             if r.kind == "start"
             and r.seq not in unchanged
+            and not ((r.params or {}).get("reverts") and str(r.step_id or "").endswith("-revert"))
             and (r.params or {}).get("service", r.target) == service
             and not r.dry_run
             and (until is None or r.time <= until)

@@ -66,6 +66,8 @@ def describe(action: Action) -> str:
         case "toggle_flag":
             return f"switch flag {p.get('flag')} of {svc} {'on' if p.get('enabled') else 'off'}"
         case "shift_traffic":
+            if p.get("restore"):
+                return f"put {p['restore']} back in the load balancer"
             return f"shift {p.get('percent', 100)}% of traffic away from {p.get('away_from', svc)} to {p.get('to', 'elsewhere')}"
         case "rate_limit":
             if p.get("remove"):
@@ -165,13 +167,14 @@ class KubernetesExecutor:
                 patch = {"data": {str(p["flag"]): "true" if p.get("enabled") else "false"}}
                 return base + ["patch", f"configmap/{svc}-flags", "--type", "merge", "-p", json.dumps(patch, separators=(",", ":"))]
             case "shift_traffic":
-                away = str(p.get("away_from", svc))
+                away = str(p.get("restore") or p.get("away_from", svc))
                 if away == svc:
                     raise ExecutorError(
                         f"shifting all of {svc}'s traffic to {p.get('to')} needs a service mesh route; "
                         "the kubernetes executor only drains single pods"
                     )
-                return base + ["label", f"pod/{away}", f"{_SERVING_LABEL}=false", "--overwrite"]
+                serving = "true" if p.get("restore") else "false"
+                return base + ["label", f"pod/{away}", f"{_SERVING_LABEL}={serving}", "--overwrite"]
             case "rate_limit":
                 if p.get("remove"):
                     return base + ["annotate", f"ingress/{svc}", f"{_RATE_ANNOTATION}-"]
@@ -200,8 +203,8 @@ class KubernetesExecutor:
                 return {"kind": "ConfigMap", "namespace": ns, "name": f"{svc}-flags",
                         "body": {"data": {str(p["flag"]): "true" if p.get("enabled") else "false"}}}  # fmt: skip
             case "shift_traffic":
-                return {"kind": "Pod", "namespace": ns, "name": str(p.get("away_from")),
-                        "body": {"metadata": {"labels": {_SERVING_LABEL: "false"}}}}  # fmt: skip
+                pod, serving = (str(p["restore"]), "true") if p.get("restore") else (str(p.get("away_from")), "false")
+                return {"kind": "Pod", "namespace": ns, "name": pod, "body": {"metadata": {"labels": {_SERVING_LABEL: serving}}}}
             case "rate_limit":
                 value = None if p.get("remove") else str(p.get("rps"))
                 return {"kind": "Ingress", "namespace": ns, "name": svc,
@@ -272,9 +275,9 @@ class KubernetesExecutor:
                 core.patch_namespaced_config_map(name, ns, {"data": {flag: value}})
                 return {flag: (_get(cur, "data") or {}).get(flag)}, {flag: value}
             case "shift_traffic":
-                pod = str(p.get("away_from"))
-                core.patch_namespaced_pod(pod, ns, {"metadata": {"labels": {_SERVING_LABEL: "false"}}})
-                return {_SERVING_LABEL: "true"}, {_SERVING_LABEL: "false"}
+                pod, new = (str(p["restore"]), "true") if p.get("restore") else (str(p.get("away_from")), "false")
+                core.patch_namespaced_pod(pod, ns, {"metadata": {"labels": {_SERVING_LABEL: new}}})
+                return {_SERVING_LABEL: "false" if new == "true" else "true"}, {_SERVING_LABEL: new}
             case "rate_limit":
                 net = apis.get("networking")
                 cur = net.read_namespaced_ingress(svc, ns)

@@ -3,8 +3,16 @@
 For each of the top hypotheses, the fault kind picks the remedies (:data:`PLAYBOOK`): first the
 remedies that address that fault directly, in the playbook's order (a bad deploy is rolled back
 before anything else), then the alternatives, preferring reversible actions with a small blast
-radius. Remedies whose preconditions fail are left out, and the plan's notes say why. Every step
-then gets the policy's decision for carrying it out now (assuming its dry run passes).
+radius. Remedies whose preconditions fail are left out, and the plan's notes say why.
+
+The plan covers the top hypotheses in one order, by how likely each step is to end the incident:
+the hypothesis' confidence, times :data:`ALTERNATIVE_WEIGHT` for an alternative remedy (ties
+keep the rank, then the playbook's order). So when the ranker is torn between two suspects, the
+direct remedy of the second (restart a crash-looping pod) comes before a long shot at the first
+(scale a service whose fault has no direct remedy that applies); a confident first suspect keeps
+all its remedies first. The runner carries the steps out in that order, measuring the SLO after
+each (:func:`aisre.remediate.remediate`). Every step then gets the policy's decision for carrying
+it out now (assuming its dry run passes).
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from aisre.remediate.audit import AuditLog
 from aisre.remediate.policy import Policy, build_request, load_policy
 
 __all__ = [
+    "ALTERNATIVE_WEIGHT",
     "FALLBACK",
     "PLAYBOOK",
     "PlanStep",
@@ -32,7 +41,7 @@ __all__ = [
 
 PLAYBOOK: dict[str | None, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "deploy": (("rollback",), ("toggle_flag", "shift_traffic", "restart")),
-    "config": (("rollback",), ("toggle_flag", "restart")),
+    "config": (("rollback", "toggle_flag"), ("restart",)),
     "cpu": (("scale",), ("rate_limit", "restart", "rollback")),
     "mem": (("scale", "restart"), ("rate_limit", "rollback")),
     "pool": (("scale", "restart"), ("rate_limit", "rollback")),
@@ -51,6 +60,11 @@ FALLBACK: dict[str | None, tuple[str, ...]] = {"error": ("restart",)}
 """Fault kind -> the direct remedy when none of the playbook's direct remedies applies: a code
 error with no feature flag and no deploy on record to roll back gets a restart (it clears a bad
 process state; whether it may run without a person is policy's call)."""
+
+ALTERNATIVE_WEIGHT = 0.5
+"""How much an alternative remedy counts against a direct one when steps for different hypotheses
+are ordered: a direct remedy is the playbook's answer to the fault; an alternative only eases
+some faults of the kind (scaling around a slow pod), so it is taken for half as likely to help."""
 
 HORIZON = 3600.0
 """Seconds over which executed actions count towards the per-service rate limit."""
@@ -164,7 +178,7 @@ def _instances_before(case: Case, service: str) -> set[str] | None:
     return seen or None
 
 
-def _rationale(rank: int, h_entity: str, fault: str | None, conf: float, name: str, direct: bool, action: Any) -> str:
+def _rationale(rank: int, h_entity: str, fault: str | None, conf: float, name: str, direct: bool, action: Any, case: Case) -> str:
     spec = get_action(name)
     role = f"the first remedy for {fault}" if direct and fault else ("a remedy for an unknown fault" if not fault else f"an alternative for {fault}")
     deps = len(action.params.get("affected", [])) - 1
@@ -172,8 +186,22 @@ def _rationale(rank: int, h_entity: str, fault: str | None, conf: float, name: s
     return (
         f"{h_entity} is suspect #{rank} ({fault or 'fault unknown'}, confidence {conf:.2f}); "
         f"{spec.summary} is {role}: {spec.effect}; {risk}, blast radius {action.blast_radius}"
-        f" ({deps} dependent{'s' if deps != 1 else ''})"
+        f" ({deps} dependent{'s' if deps != 1 else ''}){_change_evidence(action, case)}"
     )
+
+
+def _change_evidence(action: Any, case: Case) -> str:
+    """Return the change behind a rollback or a flag switch, with its time against the incident's
+    detection ("" when there is none to tell)."""
+    p = action.params or {}
+    when = p.get("flag_changed_at") if action.name == "toggle_flag" else p.get("change_time") if action.name == "rollback" else None
+    if not isinstance(when, (int, float)) or isinstance(when, bool):
+        return ""
+    what = f"flag {p.get('flag')} was switched on" if action.name == "toggle_flag" or p.get("flag") else f"the {p.get('change_kind') or 'change'} {p.get('change') or ''}".rstrip() + " was made"
+    if case.detected_at is None:
+        return f"; {what} at {when:.0f}"
+    lag = float(case.detected_at) - float(when)
+    return f"; {what} {abs(lag):.0f} s {'before' if lag >= 0 else 'after'} the incident was detected"
 
 
 def plan(
@@ -225,6 +253,7 @@ def plan(
     for name, target in sorted(done):
         out.notes.append(f"{name} on {target} was already carried out for this case in the last hour: not proposed again")
     rank = 0
+    pool: list[tuple[float, int, int, bool, Any, Any]] = []  # (usefulness, rank, order, direct, action, hypothesis)
     for h in ranking.hypotheses:
         if rank >= top:
             break
@@ -258,25 +287,28 @@ def plan(
             if not is_direct:
                 group.sort(key=lambda a: (not a.reversible, a.blast_radius))
             candidates.extend((is_direct, a) for a in group)
-        taken = 0
-        for is_direct, action in candidates:
-            key = (action.name, action.target)
-            if key in seen or taken >= per_hypothesis:
-                continue
-            seen.add(key)
-            taken += 1
-            out.steps.append(
-                PlanStep(
-                    id=f"s{len(out.steps) + 1}",
-                    action=action,
-                    rationale=_rationale(rank, h.entity, h.fault, h.confidence, action.name, is_direct, action),
-                    hypothesis=h.entity,
-                    rank=rank,
-                    fault=h.fault,
-                    confidence=float(h.confidence),
-                    abstained=bool(ranking.abstained),
-                )
+        conf = float(h.confidence) if not ranking.abstained else 0.0
+        for k, (is_direct, action) in enumerate(candidates):
+            pool.append((conf * (1.0 if is_direct else ALTERNATIVE_WEIGHT), rank, k, is_direct, action, h))
+    taken: dict[int, int] = {}
+    for _use, r, _k, is_direct, action, h in sorted(pool, key=lambda c: (-c[0], c[1], c[2])):
+        key = (action.name, action.target)
+        if key in seen or taken.get(r, 0) >= per_hypothesis:
+            continue
+        seen.add(key)
+        taken[r] = taken.get(r, 0) + 1
+        out.steps.append(
+            PlanStep(
+                id=f"s{len(out.steps) + 1}",
+                action=action,
+                rationale=_rationale(r, h.entity, h.fault, h.confidence, action.name, is_direct, action, case),
+                hypothesis=h.entity,
+                rank=r,
+                fault=h.fault,
+                confidence=float(h.confidence),
+                abstained=bool(ranking.abstained),
             )
+        )
     for step in out.steps:
         step.decision = decide(case, step, pol, env=env, now=when, dry_run=False, dry_run_passed=True, audit=log, actor=actor)
     return out

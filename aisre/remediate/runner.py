@@ -29,6 +29,7 @@ __all__ = [
     "APPROVAL_TTL",
     "HARM_BURN",
     "STATUSES",
+    "UNDONE_WITHOUT_HELP",
     "StepOutcome",
     "approve",
     "harm",
@@ -41,9 +42,10 @@ APPROVAL_TTL = 4 * 3600.0
 """Seconds an approval stays valid; it is also used up by the step's next real execution."""
 
 STATUSES = ("executed", "reverted", "failed", "dry-run", "denied", "waiting", "skipped")
-"""What became of a step: carried out, carried out and undone because it made things worse, tried
-and failed, only dry-run, denied by policy, waiting for approval, or skipped (the run's action
-budget was spent)."""
+"""What became of a step: carried out, carried out and undone (it made things worse, or it did not
+help and its cost lasts), tried and failed (for an executor that measures SLIs: carried out, but
+the SLO was still broken after it), only dry-run, denied by policy, waiting for approval, or
+skipped (the run's action budget was spent, or the SLO was met again before it)."""
 
 HARM_BURN = 1.0
 """The least rise of the SLO burn rate (in error budgets) that counts as an action doing harm."""
@@ -208,20 +210,29 @@ def harm(before: Mapping[str, Any], after: Mapping[str, Any]) -> str | None:
     return "; ".join(reasons) or None
 
 
-SHEDDING = ("rate_limit",)
-"""Actions whose cost lasts as long as they stay (a rate limit rejects requests): undone not only
-when they make things worse but also when they did not help."""
+UNDONE_WITHOUT_HELP = ("rate_limit", "shift_traffic", "toggle_flag")
+"""Actions whose cost lasts as long as they stay (a rate limit rejects requests, a drained
+instance is capacity taken away, a flag switched off is a feature taken away): undone not only
+when they make things worse but also when they did not help. A rollback that did not help stays
+(the previous revision is the known-good one; rolling forward mid-incident is a person's call), a
+scale-up stays (capacity only), a restart cannot be undone."""
 
 
-def _no_help(before: Mapping[str, Any], after: Mapping[str, Any]) -> str | None:
-    """Return why a shedding action did not help (the SLO still broken and the burn down by less
-    than a tenth), or ``None``."""
+def _no_help(action: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> str | None:
+    """Return why *action* did not help (the SLO still broken and the burn down by less than a
+    tenth), or ``None`` (also when the executor measures no SLO)."""
     b, a = before.get("burn"), after.get("burn")
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (a, b)):
         return None
     if after.get("met", a <= 1.0) or a < 0.9 * b:
         return None
-    return f"the SLO is still broken (burn {b:g} before, {a:g} after) and the limit only sheds requests"
+    return f"it did not help: the SLO is still broken (burn {b:g} before, {a:g} after) and the {action} has a lasting cost"
+
+
+def _met(outcome: Outcome) -> bool:
+    """Return whether the executor measured the SLO met after *outcome* (``False`` when it
+    measures none)."""
+    return outcome.after.get("met") is True
 
 
 def remediate(
@@ -238,25 +249,31 @@ def remediate(
     audit: AuditLog | None = None,
     max_actions: int | None = 1,
     revert_harmful: bool = True,
+    stop_when_met: bool = True,
 ) -> list[StepOutcome]:
     """Carry out what policy allows of *plan* and return one :class:`StepOutcome` per step.
 
     Without *execute* every step is only dry-run (still decided and audited). With *execute*, an
     allowed step whose dry run passed is carried out; at most *max_actions* real changes are made
     in one run (default 1: change one thing, observe, then run again; ``None`` for no limit), the
-    rest are ``skipped``. *approvals* maps step ids to approver names and is recorded first (as
-    :func:`approve` does). Pending records from a crashed run are reconciled first. *now*
-    (default: the clock) is the time policy sees.
+    rest are ``skipped``. With *stop_when_met* (the default), once a change leaves the SLO met
+    (an executor that measures it, such as the simulator twin, says so in the outcome's
+    ``after["met"]``) the rest are ``skipped`` too: the plan's later steps were for hypotheses
+    that no longer need acting on. *approvals* maps step ids to approver names and is recorded
+    first (as :func:`approve` does). Pending records from a crashed run are reconciled first.
+    *now* (default: the clock) is the time policy sees.
 
     With *revert_harmful* (the default), a change whose SLIs after are worse than before
-    (:func:`harm`), or a rate limit that did not help (it keeps shedding requests while the SLO
-    stays broken), is undone at once (a scale-up excepted: it only adds capacity, so worse SLIs
-    after it are the incident growing, and taking the capacity away would deepen it) through its executable inverse
-    (:func:`~aisre.remediate.actions.inverse_action`): the undo is a step of its own, id
-    ``<step>-revert``, asked of policy as the action ``revert``, dry-run first and audited like any
-    other; the step's status becomes ``reverted`` and its outcome's ``revert`` holds the undo's.
-    A harmful change with no executable inverse (a restart, a traffic shift) or whose undo policy
-    refuses keeps its status, and its message says a person must undo it.
+    (:func:`harm`) is undone at once through its executable inverse
+    (:func:`~aisre.remediate.actions.inverse_action`), a scale-up excepted (it only adds
+    capacity, so worse SLIs after it are the incident growing, and taking the capacity away
+    would deepen it); so is a change of :data:`UNDONE_WITHOUT_HELP` that did not help (the SLO
+    still broken and the burn down by less than a tenth), so the next step is measured against
+    the state before it and its cost does not last. The undo is a step of its own, id
+    ``<step>-revert``, asked of policy as the action ``revert``, dry-run first and audited like
+    any other; the step's status becomes ``reverted`` and its outcome's ``revert`` holds the
+    undo's. A change to undo with no executable inverse (a restart) or whose undo policy refuses
+    keeps its status, and its message says a person must undo it.
 
     Raises:
         PolicyError: when the policy cannot be loaded.
@@ -276,34 +293,42 @@ def remediate(
     history = log.records(case_id=plan.case_id, kind=("approval", "start"))
     outcomes: list[StepOutcome] = []
     changes = 0
+    stop: str | None = None
+    settled = False
     for step in plan.steps:
         approval = _approval_for(history, plan, step, clock())
-        budget_spent = max_actions is not None and changes >= max_actions
+        if stop is None and max_actions is not None and changes >= max_actions:
+            stop = "this run's budget of changes is spent; observe, then run again"
         o = _carry_out(case, plan.case_id, step, pol, log, executor, env=env_name, actor=actor, clock=clock,
-                       execute=execute, approval=approval, budget_spent=budget_spent)  # fmt: skip
+                       execute=execute, approval=approval, stop=stop, settled=settled)  # fmt: skip
         if o.executed:
             changes += 1
             why = harm(o.before, o.after) if revert_harmful and not adds_capacity_only(step.action) else None
-            if why is None and revert_harmful and step.action.name in SHEDDING:
-                why = _no_help(o.before, o.after)
+            if why is not None:
+                why = f"it made things worse ({why})"
+            elif revert_harmful and step.action.name in UNDONE_WITHOUT_HELP:
+                why = _no_help(step.action.name, o.before, o.after)
             if why is not None:
                 o = _revert(case, plan.case_id, step, o, why, pol, log, executor, env=env_name, actor=actor, clock=clock)
+            elif stop_when_met and _met(o):
+                stop, settled = f"the SLO is met again after step {step.id}", True
         outcomes.append(o)
     return outcomes
 
 
 def _revert(case: Case, case_id: str, step: Step, o: StepOutcome, why: str, pol: Policy, log: AuditLog,
             executor: Executor, *, env: str, actor: str, clock: Callable[[], float]) -> StepOutcome:
-    """Undo *step*, whose outcome *o* was harmful (*why*); return *o* updated."""
+    """Undo *step*, whose outcome *o* calls for it (*why*: it made things worse, or did not help);
+    return *o* updated."""
     inv = inverse_action(step.action)
     if inv is None:
-        o.message = (f"{o.message}; it made things worse ({why}) and has no executable inverse: a person must undo it "
+        o.message = (f"{o.message}; {why}, and it has no executable inverse: a person must undo it "
                      f"({step.action.inverse or 'irreversible'})")  # fmt: skip
         return o
     undo = PlanStep(
         id=f"{step.id}-revert",
         action=inv,
-        rationale=f"{step.action.name} on {step.action.target} (step {step.id}) made things worse: {why}; undo it",
+        rationale=f"{step.action.name} on {step.action.target} (step {step.id}): {why}; undo it",
         hypothesis=step.hypothesis,
         rank=getattr(step, "rank", 0),
         fault=getattr(step, "fault", None),
@@ -311,20 +336,22 @@ def _revert(case: Case, case_id: str, step: Step, o: StepOutcome, why: str, pol:
         reverts=step.id,
     )
     r = _carry_out(case, case_id, undo, pol, log, executor, env=env, actor=actor, clock=clock, execute=True,
-                   approval=None, budget_spent=False)  # fmt: skip
+                   approval=None, stop=None, settled=False)  # fmt: skip
     o.revert = r
     if r.executed:
         o.status = "reverted"
-        o.message = f"{o.message}; it made things worse ({why}), so it was undone: {r.message}"
+        o.message = f"{o.message}; {why}, so it was undone: {r.message}"
     else:
-        o.message = f"{o.message}; it made things worse ({why}) but the undo was {r.status}: {r.message}; a person must undo it"
+        o.message = f"{o.message}; {why}, but the undo was {r.status}: {r.message}; a person must undo it"
     return o
 
 
 def _carry_out(case: Case, case_id: str, step: Step, pol: Policy, log: AuditLog, executor: Executor, *, env: str,
                actor: str, clock: Callable[[], float], execute: bool, approval: AuditRecord | None,
-               budget_spent: bool) -> StepOutcome:
-    """Decide, dry-run, decide again and (when allowed) carry out one step; audit every stage."""
+               stop: str | None, settled: bool) -> StepOutcome:
+    """Decide, dry-run, decide again and (when allowed, and no *stop* reason holds) carry out
+    one step; audit every stage. A *settled* incident (the SLO met again) only records what
+    policy says of the step and skips it, whatever the decision: nothing waits for a person."""
     a = step.action
     common = {
         "case_id": case_id, "step_id": step.id, "action": a.name, "target": a.target,
@@ -344,6 +371,10 @@ def _carry_out(case: Case, case_id: str, step: Step, pol: Policy, log: AuditLog,
 
     # 1. may it be dry-run?
     d_dry = decide(case, step, pol, env=env, now=clock(), dry_run=True, approved=approval is not None, audit=log, actor=actor)
+    if execute and settled and stop is not None:
+        log.log("decision", time=clock(), actor=actor, dry_run=True, decision=d_dry.decision, policies=d_dry.policies,
+                reasons=d_dry.reasons, approval=approval_doc, result="skipped", message=stop, **common)  # fmt: skip
+        return result("skipped", d_dry, f"skipped: {stop}")
     if d_dry.decision != "allow":
         log.log("decision", time=clock(), actor=actor, dry_run=True, decision=d_dry.decision,
                 policies=d_dry.policies, reasons=d_dry.reasons, approval=approval_doc,
@@ -359,7 +390,7 @@ def _carry_out(case: Case, case_id: str, step: Step, pol: Policy, log: AuditLog,
     d = decide(case, step, pol, env=env, now=clock(), dry_run=False, dry_run_passed=dry.ok,
                approved=approval is not None, audit=log, actor=actor)  # fmt: skip
     verdict = {"allow": "allowed", "deny": "denied", "needs_approval": "waiting"}[d.decision]
-    if execute and d.decision == "allow" and budget_spent:
+    if execute and d.decision == "allow" and stop is not None:
         verdict = "skipped"
     # dry_run=False: this decision is about the real change, whether or not this run makes it
     log.log("decision", time=clock(), actor=actor, dry_run=False, decision=d.decision, policies=d.policies,
@@ -370,8 +401,8 @@ def _carry_out(case: Case, case_id: str, step: Step, pol: Policy, log: AuditLog,
         return result("denied", d, "; ".join(d.reasons), dry)
     if d.decision == "needs_approval":
         return result("waiting", d, f"waiting for approval: {'; '.join(d.reasons)}", dry)
-    if budget_spent:
-        return result("skipped", d, "skipped: this run's budget of changes is spent; observe, then run again", dry)
+    if stop is not None:
+        return result("skipped", d, f"skipped: {stop}", dry)
     # 4. the change itself, bracketed by start and finish so a crash stays visible
     start = log.log("start", time=clock(), actor=actor, dry_run=False, decision=d.decision, policies=d.policies,
                     reasons=d.reasons, approval=approval_doc, result="pending", **common)  # fmt: skip
