@@ -4,8 +4,8 @@
 
 Each scenario is a fault on Online Boutique (20 requests/s) starting at second 300 and lasting
 FAULT_SECONDS. Time to mitigation (TTM) is from the fault's start until the entry SLO (99 % of
-requests succeed within their endpoint's latency objective, over a 30 s window) holds again for
-30 s (:func:`aisre.simulator.time_to_mitigation`).
+requests succeed within their endpoint's latency objective, over a 30 s window) is back for good:
+met from then on, for at least 30 s (:func:`aisre.simulator.time_to_mitigation` with ``lasting``).
 
 - without: nothing acts; the incident lasts until the fault ends by itself.
 - with (planner): at detection (the Case's ``detected_at``: the first alert), aisre ranks the
@@ -34,7 +34,8 @@ from typing import Any
 
 from aisre.case import Action, Case, Outcome, Step
 from aisre.simulator import SimulatorTwin, time_to_mitigation
-from aisre.simulator.twin import DECISION_LATENCY, MITIGATION_FAULTS
+from aisre.simulator.faults import parse_fault
+from aisre.simulator.twin import DECISION_LATENCY, MITIGATION_FAULTS, scenario_fault
 
 FAULT_START = 300
 FAULT_SECONDS = 900
@@ -62,14 +63,16 @@ FIXED = {
 
 
 def fixed_action(spec: str) -> Action:
-    kind, target = spec.split(":", 1)
-    service = target.split("/")[0]
-    name = FIXED[kind]
+    """Return the action :data:`FIXED` takes for fault *spec* on its true target (a flag switch
+    names the fault's own flag: the fixed table knows the root cause)."""
+    fault = parse_fault(spec)
+    service = fault.target.split("/")[0]
+    name = FIXED[fault.kind]
     params: dict[str, Any] = {"service": service}
     if name == "shift_traffic":
         params = {"away_from": service}
     elif name == "toggle_flag":
-        params["flag"], params["enabled"] = "suspect-path", False
+        params["flag"], params["enabled"] = fault.flag or "suspect-path", False
     elif name == "scale":
         params["replicas"] = 3
     return Action(name, service, params)
@@ -122,12 +125,12 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.pop("AISRE_DB", None)
         for seed in range(1, args.seeds + 1):
             for spec in scenarios:
-                fault = f"{spec}@{FAULT_START}+{FAULT_SECONDS}"
-                kw = dict(duration=DURATION, rate=RATE, seed=seed)
+                fault = scenario_fault(spec, FAULT_START, FAULT_SECONDS)
+                kw = dict(duration=DURATION, rate=RATE, seed=seed, lasting=True)
                 try:
                     fx = time_to_mitigation("online-boutique", [fault], fixed_action(spec), **kw)
                     notes: list[str] = []
-                    tag = f"{spec.replace('/', '.').replace(':', '-')}-{seed}"
+                    tag = f"{spec.replace('/', '.').replace(':', '-').replace('*', 'x').replace('#', '-')}-{seed}"
                     pl = (time_to_mitigation("online-boutique", [fault], planner_chooser(tag, args.env, notes), rounds=ROUNDS, **kw)
                           if have_planner else None)  # fmt: skip
                 except Exception as exc:  # noqa: BLE001 - a benchmark records and goes on
@@ -135,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 rows.append((spec, seed, fx, pl))
                 pl_txt = f"planner {pl.ttm_with:5.0f} s [{','.join(pl.actions) or '-'}] (proposed {' '.join(notes) or '-'})" if pl else ""
-                print(f"{spec:<32} seed {seed}  breached {'yes' if fx.breached else 'no '}  without {fx.ttm_without:5.0f} s  "
+                print(f"{spec:<40} seed {seed}  breached {'yes' if fx.breached else 'no '}  without {fx.ttm_without:5.0f} s  "
                       f"fixed {fx.ttm_with:5.0f} s [{','.join(fx.actions)}]  {pl_txt}", flush=True)  # fmt: skip
     breached = [r for r in rows if r[2].breached]
     if not breached:
