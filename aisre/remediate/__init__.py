@@ -22,7 +22,7 @@ from aisre.remediate.actions import (
 )
 from aisre.remediate.audit import GENESIS, RECORD_KINDS, AuditLog, AuditRecord, canonical_json, format_records
 from aisre.remediate.executors import DryRunExecutor, Executor, KubernetesExecutor, describe, get_executor
-from aisre.remediate.planner import FALLBACK, PLAYBOOK, PlanStep, RemediationPlan, decide, plan, plan_to_json, step_to_json
+from aisre.remediate.planner import ALTERNATIVE_WEIGHT, FALLBACK, PLAYBOOK, PlanStep, RemediationPlan, decide, plan, plan_to_json, step_to_json
 from aisre.remediate.policy import (
     DEFAULT_DENY,
     EVALUATION_ERROR,
@@ -38,6 +38,7 @@ from aisre.remediate.runner import (
     APPROVAL_TTL,
     HARM_BURN,
     STATUSES,
+    UNDONE_WITHOUT_HELP,
     StepOutcome,
     approve,
     harm,
@@ -48,6 +49,7 @@ from aisre.remediate.runner import (
 
 __all__ = [
     "ACTION_GROUP",
+    "ALTERNATIVE_WEIGHT",
     "APPROVAL_TTL",
     "ActionSpec",
     "AuditLog",
@@ -71,6 +73,7 @@ __all__ = [
     "StepOutcome",
     "TIER_WEIGHTS",
     "Target",
+    "UNDONE_WITHOUT_HELP",
     "adds_capacity_only",
     "approve",
     "available_actions",
