@@ -10,7 +10,9 @@ For each dataset three child processes run one after the other, so each peak RSS
 
 * **parse**: :func:`aisre.datasets.batch.load_all` over the dataset root (the CSVs);
 * **build**: :func:`aisre.datasets.cache.cached_load` into a fresh temporary cache (parse + save);
-* **reload**: ``cached_load`` again from that cache.
+  ``disk`` is the size of the cache it wrote;
+* **reload**: ``cached_load`` again from that cache (every case complete, every table
+  materialised).
 
 Times are the best of ``--repeat`` runs (wall and CPU seconds; CPU time is the fairer figure on
 a shared machine). Peak memory is the child's ``ru_maxrss`` (interpreter and imports included).
@@ -66,6 +68,10 @@ def _child(name: str, mode: str, cache_root: str, repeat: int) -> dict:
     }
 
 
+def _disk_mib(root: str) -> float:
+    return sum(f.stat().st_size for f in Path(root).rglob("*") if f.is_file()) / 2**20
+
+
 def _run(name: str, mode: str, cache_root: str, repeat: int) -> dict:
     cmd = [sys.executable, __file__, "--child", name, mode, cache_root, str(repeat)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=ROOT)
@@ -84,7 +90,10 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     rows = []
-    head = f"{'dataset':<9} {'cases':>5} {'rows':>10} | {'parse s':>8} {'cpu':>6} {'MiB':>6} | {'build s':>8} {'MiB':>6} | {'reload s':>8} {'cpu':>6} {'MiB':>6} | {'x wall':>6} {'x cpu':>6}"
+    head = (
+        f"{'dataset':<9} {'cases':>5} {'rows':>10} | {'parse s':>8} {'cpu':>6} {'MiB':>6} | {'build s':>8} {'MiB':>6} {'disk':>6} |"
+        f" {'reload s':>8} {'cpu':>6} {'MiB':>6} | {'x wall':>6} {'x cpu':>6}"
+    )
     print(head)
     print("-" * len(head))
     for name in args.names:
@@ -97,6 +106,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="aisre-bench-cache-") as cache_root:
             parse = _run(name, "parse", cache_root, args.repeat)
             build = _run(name, "build", cache_root, 1)
+            build["disk_mib"] = _disk_mib(cache_root)
             reload = _run(name, "reload", cache_root, args.repeat)
         row = {
             "dataset": name,
@@ -109,7 +119,8 @@ def main() -> None:
         rows.append(row)
         print(
             f"{name:<9} {parse['cases']:>5} {parse['rows']:>10} | {parse['wall']:>8.3f} {parse['cpu']:>6.3f} {parse['peak_mib']:>6.0f} |"
-            f" {build['wall']:>8.3f} {build['peak_mib']:>6.0f} | {reload['wall']:>8.3f} {reload['cpu']:>6.3f} {reload['peak_mib']:>6.0f} |"
+            f" {build['wall']:>8.3f} {build['peak_mib']:>6.0f} {build['disk_mib']:>6.1f} |"
+            f" {reload['wall']:>8.3f} {reload['cpu']:>6.3f} {reload['peak_mib']:>6.0f} |"
             f" {row['speedup_wall']:>6.1f} {row['speedup_cpu']:>6.1f}"
             + (f"   ({parse['failures']} failed)" if parse["failures"] else "")
         )

@@ -2,17 +2,21 @@
 
 An entry lives in ``<cache root>/<key>/``: one Case folder per case (named by
 :func:`aisre.datasets.batch.folder_name`) plus ``index.json``, written last, listing the cases
-and the failures in load order. An entry without ``index.json`` is incomplete and is rebuilt.
+and the failures in load order. Beside it, ``<key>.tables/`` is the :class:`aisre.case.TablePack`
+holding the rows of the cases' tables: a run of rows that several cases carry (PetShop's
+normal-period baseline) is stored, and read, once. An entry without ``index.json`` is
+incomplete, and one whose files are damaged is rebuilt.
 
 The key hashes the resolved path, the format, the loader's output version
-(:func:`aisre.datasets.batch.version`), the Case schema, and the relative path, size and
-modification time of every file at or below the path. Editing, adding or removing a file there
+(:func:`aisre.datasets.batch.version`), the Case and index schemas, and the relative path, size
+and modification time of every file at or below the path. Editing, adding or removing a file there
 gives a new key. Files *above* the path that a loader also reads (PetShop's scenario-level
 ``graph.csv`` and ``noissue/`` when the path is one case folder) are not part of the key: cache
 a whole dataset or scenario, or :func:`clear_cache` after editing them.
 
-Entries are built in a private temporary folder and renamed into place, so two processes
-caching the same dataset at once never see each other's half-written folders.
+Entries are built in a private temporary folder and renamed into place (the pack first, the
+entry with its ``index.json`` last), so two processes caching the same dataset at once never see
+each other's half-written folders.
 """
 
 from __future__ import annotations
@@ -20,32 +24,48 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
-
-from aisre.case import CASE_SCHEMA, Case, load_case, save_case
+from aisre.case import CASE_SCHEMA, PACKED_SCHEMA, Case, TablePack, load_cases, save_case
 from aisre.datasets.batch import LoadFailure, folder_name, iter_load, units, version
 from aisre.errors import DataError, StoreError
 from aisre.store import cache_dir
 
 __all__ = ["INDEX_SCHEMA", "cache_key", "cached_load", "clear_cache", "is_cached"]
 
-INDEX_SCHEMA = "aisre.cache/1"
-"""Schema of a cache entry's ``index.json``."""
+INDEX_SCHEMA = "aisre.cache/2"
+"""Schema of a cache entry's ``index.json`` (2: the cases' tables live in the entry's pack)."""
+
+_PACK = ".tables"
+"""Suffix of the table pack folder beside an entry (``<key>.tables``)."""
 
 
 def _fingerprint(path: Path) -> list[tuple[str, int, int]]:
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    out = []
-    for f in files:
+    """Return ``(relative path, size, mtime_ns)`` of every file at or below *path*, sorted."""
+    if not path.is_dir():
+        st = path.stat()
+        return [(path.name, st.st_size, st.st_mtime_ns)]
+    out: list[tuple[str, int, int]] = []
+    todo = [(path, "")]
+    while todo:  # os.scandir: a dataset of thousands of files is keyed on every reload
+        folder, prefix = todo.pop()
         try:
-            st = f.stat()
+            entries = list(os.scandir(folder))
         except OSError:
             continue
-        out.append((str(f.relative_to(path)) if f != path else f.name, st.st_size, st.st_mtime_ns))
-    return out
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    todo.append((Path(entry.path), f"{prefix}{entry.name}/"))
+                elif entry.is_file():
+                    st = entry.stat()
+                    out.append((f"{prefix}{entry.name}", st.st_size, st.st_mtime_ns))
+            except OSError:
+                continue
+    return sorted(out)
 
 
 def cache_key(path: str | Path, format: str | None = None) -> str:
@@ -61,7 +81,7 @@ def cache_key(path: str | Path, format: str | None = None) -> str:
         "path": str(p),
         "format": loader.name,
         "version": version(loader.name),
-        "schema": CASE_SCHEMA,
+        "schema": [CASE_SCHEMA, PACKED_SCHEMA, INDEX_SCHEMA],
         "files": _fingerprint(p),
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:32]
@@ -77,7 +97,8 @@ def _root(cache_root: str | Path | None) -> Path:
 
 
 def _index(entry: Path) -> dict | None:
-    """Return the entry's index when it is complete and every case folder is present."""
+    """Return the entry's index when it is complete and every case folder (and the pack, where
+    it has one) is present."""
     try:
         doc = json.loads((entry / "index.json").read_text())
     except (OSError, ValueError):
@@ -85,6 +106,8 @@ def _index(entry: Path) -> dict | None:
     if not isinstance(doc, dict) or doc.get("schema") != INDEX_SCHEMA or not isinstance(doc.get("cases"), list):
         return None
     if not all(isinstance(n, str) and (entry / n / "manifest.json").is_file() for n in doc["cases"]):
+        return None
+    if doc.get("pack") is not None and not (entry.parent / f"{entry.name}{_PACK}").is_dir():
         return None
     return doc
 
@@ -121,15 +144,24 @@ def cached_load(
     entry = root / key
     index = _index(entry)
     if index is not None:
-        for item in index.get("failures", []):
-            failure = LoadFailure(**item)
-            if failures is None:
-                _raise(failure)
-            failures.append(failure)
-        rows = index.get("rows") if isinstance(index.get("rows"), dict) else {}
-        for name in index["cases"]:
-            yield _reload(entry / name, rows.get(name))
-        return
+        # Every manifest and the pack are checked before the first case is handed out, so a
+        # damaged entry is rebuilt rather than failing halfway through.
+        cases = load_cases((entry / name for name in index["cases"]), check_first=True)
+        try:
+            first = next(cases, None)
+        except DataError:
+            shutil.rmtree(entry, ignore_errors=True)
+            shutil.rmtree(root / f"{key}{_PACK}", ignore_errors=True)
+        else:
+            for item in index.get("failures", []):
+                failure = LoadFailure(**item)
+                if failures is None:
+                    _raise(failure)
+                failures.append(failure)
+            if first is not None:
+                yield first
+                yield from cases
+            return
     build = root / f".{key}.{os.getpid()}.tmp"
     shutil.rmtree(build, ignore_errors=True)
     names: list[str] = []
@@ -137,20 +169,23 @@ def cached_load(
     seen: list[LoadFailure] = []
     try:
         build.mkdir(parents=True)
-        for item in iter_load(path, format):
-            if isinstance(item, LoadFailure):
-                if failures is None:
-                    _raise(item)
-                failures.append(item)
-                seen.append(item)
-                continue
-            name = folder_name(item.id)
-            if name in names:  # two cases with one id: keep both, the later one numbered
-                name = f"{name}__{len(names)}"
-            save_case(item, build / name)
-            names.append(name)
-            rows[name] = {t: len(getattr(item, t)) for t in _TABLES} | {"alerts": len(item.alerts), "changes": len(item.changes)}
-            yield item
+        # The entry and its pack are built side by side as they will lie in the cache root, so
+        # the manifests' relative paths to the pack hold once both are renamed into place.
+        with TablePack(build / f"{key}{_PACK}") as pack:
+            for item in iter_load(path, format):
+                if isinstance(item, LoadFailure):
+                    if failures is None:
+                        _raise(item)
+                    failures.append(item)
+                    seen.append(item)
+                    continue
+                name = folder_name(item.id)
+                if name in names:  # two cases with one id: keep both, the later one numbered
+                    name = f"{name}__{len(names)}"
+                save_case(item, build / key / name, pack=pack)
+                names.append(name)
+                rows[name] = {t: len(getattr(item, t)) for t in _TABLES} | {"alerts": len(item.alerts), "changes": len(item.changes)}
+                yield item
         doc = {
             "schema": INDEX_SCHEMA,
             "path": str(Path(path).resolve()),
@@ -158,11 +193,16 @@ def cached_load(
             "cases": names,
             "rows": rows,
             "failures": [f.to_dict() for f in seen],
+            "pack": pack.folder.name if pack.folder.is_dir() else None,
         }
-        (build / "index.json").write_text(json.dumps(doc, indent=1) + "\n")
+        (build / key).mkdir(exist_ok=True)
+        (build / key / "index.json").write_text(json.dumps(doc, indent=1) + "\n")
         shutil.rmtree(entry, ignore_errors=True)
+        shutil.rmtree(root / f"{key}{_PACK}", ignore_errors=True)
         try:
-            build.rename(entry)
+            if pack.folder.is_dir():
+                pack.folder.rename(root / pack.folder.name)
+            (build / key).rename(entry)
         except OSError:
             if _index(entry) is None:  # nobody else committed it either
                 raise
@@ -175,25 +215,24 @@ def cached_load(
 _TABLES = ("metrics", "logs", "spans", "events")
 
 
-def _reload(folder: Path, rows: dict[str, int] | None) -> Case:
-    """Return the Case in *folder* (:func:`aisre.case.load_case` skips the tables its manifest
-    records as empty, which is most of what makes a reload fast)."""
-    return load_case(folder)
-
-
 def clear_cache(cache_root: str | Path | None = None) -> int:
-    """Remove every entry (and leftover temporary folder) from the cache; return how many.
+    """Remove every entry (with its pack, and any leftover temporary folder) from the cache;
+    return how many entries and temporary folders were removed.
 
     Raises:
         StoreError: when an entry cannot be removed.
     """
     root = _root(cache_root)
     n = 0
-    for child in root.iterdir():
-        if child.is_dir() and (_index(child) is not None or child.name.endswith(".tmp") or (child / "index.json").exists()):
+    for child in sorted(root.iterdir()):
+        entry = _index(child) is not None or child.name.endswith(".tmp") or (child / "index.json").exists()
+        if child.is_dir() and (entry or _PACK_NAME.fullmatch(child.name)):
             try:
                 shutil.rmtree(child)
             except OSError as exc:
                 raise StoreError(f"cannot remove {child}: {exc.strerror}") from exc
-            n += 1
+            n += bool(entry)
     return n
+
+
+_PACK_NAME = re.compile(r"[0-9a-f]{32}" + re.escape(_PACK))
