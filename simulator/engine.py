@@ -28,14 +28,20 @@ lifecycle events; :mod:`.telemetry` turns them into metrics, logs, spans, events
 
 from __future__ import annotations
 
+import gc
 import math
+import struct
 from collections import deque
-from itertools import chain
 from dataclasses import dataclass, field
+from heapq import heappop, heappush
+from itertools import chain, compress, repeat, starmap
+from operator import is_not
 from typing import Any
 
 import numpy as np
 import simpy
+from numpy.lib.recfunctions import structured_to_unstructured
+from simpy.events import NORMAL, Event, Timeout
 
 from .faults import ResolvedFault
 from .topology import Call, SimTopology
@@ -81,6 +87,10 @@ RESTART_DELAY = 2.0
 AUTOSCALE_PERIOD = 15.0
 """Seconds between autoscaler evaluations (the HPA sync period)."""
 
+_RECORD_TYPES = "ddqqqqqqdqqqdq"  # per RECORD_FIELDS: d a float, q an integer
+_RECORD = struct.Struct("<" + _RECORD_TYPES)
+_RECORD_DTYPE = np.dtype([(f, "<f8" if t == "d" else "<i8") for f, t in zip(RECORD_FIELDS, _RECORD_TYPES)])
+
 _BUF = 1 << 15
 _NO_CONNECTION = -1  # _pooled's own failure to get a connection, unlike a callee's POOL status
 
@@ -110,13 +120,67 @@ class EngineResult:
 class _Sem:
     """A counting semaphore with a FIFO of waiting simpy events (worker slots, pool conns)."""
 
-    __slots__ = ("base", "cap", "busy", "waiters")
+    __slots__ = ("base", "busy", "cap", "waiters")
 
     def __init__(self, cap: int) -> None:
         self.base = cap
         self.cap = cap
         self.busy = 0
         self.waiters: deque[simpy.Event] = deque()
+
+
+_new = object.__new__
+_push = heappush
+
+
+def _draws(draw: Any, *args: Any) -> Any:
+    """Yield ``draw(*args)`` as a list, again and again (a random stream's buffers)."""
+    while True:
+        yield draw(*args).tolist()
+
+
+class _Sleep(Timeout):
+    """A simpy Timeout made by :meth:`Engine._sleep` (and inlined copies of it) without the
+    class call: value and outcome are class defaults, so only its callbacks are per event."""
+
+    _ok = True
+    _value = None
+
+
+class _Env(simpy.Environment):
+    """simpy's Environment with a tighter loop for ``run(until=number)``: the same events in the
+    same order with the same effects (the stop event included, rescheduled as simpy does), minus
+    a method call and a few lookups per event; any other ``until`` goes to simpy's own loop."""
+
+    def run(self, until: Any = None) -> Any:
+        if until is None or isinstance(until, Event):
+            return super().run(until)
+        at = until if isinstance(until, int) else float(until)
+        if at <= self._now:
+            raise ValueError(f"until ({at}) must be greater than the current simulation time")
+        stop = Event(self)
+        stop._ok = True
+        stop._value = None
+        self.schedule(stop, simpy.events.URGENT, at - self._now)
+        queue = self._queue
+        pop = heappop
+        while True:
+            now, _, _, event = pop(queue)
+            self._now = now
+            if event is stop:
+                # simpy's StopSimulation path: the stop event goes back in the queue at priority
+                # -1 with no callbacks left, to be processed first by the next run
+                stop.callbacks = []
+                self.schedule(stop, -1)
+                return None
+            callbacks = event.callbacks
+            event.callbacks = None
+            for callback in callbacks:
+                callback(event)
+            if not event._ok and not hasattr(event, "_defused"):
+                exc = type(event._value)(*event._value.args)
+                exc.__cause__ = event._value
+                raise exc
 
 
 def _expire(ev: simpy.Event, _: simpy.Event) -> None:
@@ -141,12 +205,10 @@ class Engine:
         self.arrivals = arrivals
         self.rng = rng
         self.duration = float(duration)
-        self.env = simpy.Environment()
+        self.env = _Env()
         self._compile()
-        self._ubuf: list[float] = []
-        self._ui = _BUF
-        self._wbuf: list[float] = []
-        self._wi = _BUF
+        self._u = chain.from_iterable(_draws(rng.random, _BUF)).__next__
+        self._w = chain.from_iterable(_draws(rng.lognormal, -0.5 * 0.47**2, 0.47, _BUF)).__next__
         self.recs: list[Any] = []
         self.events: list[tuple[float, str, str, str, str, dict[str, Any]]] = []
         self.logs: list[tuple[float, str, str, str, str, str | None]] = []
@@ -253,6 +315,7 @@ class Engine:
                     else:
                         steps.append(self._compile_call(step))
                 self.ep_steps[self.ep_index[(s.name, e.name)]] = steps
+        self.ep_leaf = [not steps for steps in self.ep_steps]
         entries = topo.entry_endpoints()
         self.entry_eps = [self.ep_index[(s, e)] for s, e, _ in entries]
         self.entry_weights = [w for _, _, w in entries]
@@ -270,22 +333,10 @@ class Engine:
         )
 
     # ------------------------------------------------------------------ randomness
-    def _u(self) -> float:
-        i = self._ui
-        if i >= _BUF:
-            self._ubuf = self.rng.random(_BUF).tolist()
-            i = 0
-        self._ui = i + 1
-        return self._ubuf[i]
-
-    def _w(self) -> float:
-        i = self._wi
-        if i >= _BUF:
-            # lognormal with mean 1 and a coefficient of variation of ~0.5: service times
-            self._wbuf = self.rng.lognormal(-0.5 * 0.47**2, 0.47, _BUF).tolist()
-            i = 0
-        self._wi = i + 1
-        return self._wbuf[i]
+    # ``self._u()`` (uniform in [0, 1)) and ``self._w()`` (a service-time factor: lognormal with
+    # mean 1 and a coefficient of variation of ~0.5) are set in __init__: C-level ``next`` on
+    # endless streams of buffers drawn from the run's generator one buffer at a time, each
+    # when the one before runs out, so the draws happen in event order.
 
     # ------------------------------------------------------------------ running
     def run(self) -> EngineResult:
@@ -313,20 +364,32 @@ class Engine:
         self.start()
         until = min(float(until), self.duration)
         if until > self.env.now:
-            self.env.run(until=until)
+            # a run allocates an object or two per event and makes no reference cycles (a test
+            # checks), so reference counting frees everything and the cyclic collector, which
+            # would otherwise wake every few hundred allocations, only costs time
+            collecting = gc.isenabled()
+            gc.disable()
+            try:
+                self.env.run(until=until)
+            finally:
+                if collecting:
+                    gc.enable()
 
     def result(self) -> EngineResult:
         """Return what the run recorded up to now (instances still down count as down until now)."""
         now = self.env.now
         down = self.down + [(i, t0, now) for i, t0 in self.down_since.items()]
         # records left as None belong to requests still in flight: drop them
-        ids = [k for k, r in enumerate(self.recs) if r is not None]
-        rows = [self.recs[k] for k in ids]
-        width = len(RECORD_FIELDS)
-        records = np.fromiter(chain.from_iterable(rows), dtype=np.float64, count=len(rows) * width).reshape(-1, width)
+        recs = self.recs
+        done = list(map(is_not, recs, repeat(None)))
+        ids = np.flatnonzero(np.array(done, dtype=bool))
+        # struct packs a row's numbers in C with their own types (no temporary float per int),
+        # several times faster than numpy converting the tuples' items one by one
+        packed = np.frombuffer(b"".join(starmap(_RECORD.pack, compress(recs, done))), dtype=_RECORD_DTYPE)
+        records = structured_to_unstructured(packed, dtype=np.float64) if packed.size else np.zeros((0, len(RECORD_FIELDS)))
         return EngineResult(
             records=records,
-            ids=np.array(ids, dtype=np.int64),
+            ids=ids.astype(np.int64),
             events=self.events,
             logs=self.logs,
             down=down,
@@ -341,7 +404,7 @@ class Engine:
 
     def _arrive(self) -> Any:
         env = self.env
-        timeout = env.timeout
+        queue, eid = env._queue, env._eid
         process = env.process
         eps = self.entry_eps
         serve = self._serve
@@ -350,10 +413,24 @@ class Engine:
         for k, (t, e) in enumerate(zip(self.arrivals.times.tolist(), self.arrivals.entry.tolist())):
             dt = t - env._now
             if dt > 0:
-                yield timeout(dt)
+                ev = _new(_Sleep)  # self._sleep(dt), inlined
+                ev.callbacks = []
+                _push(queue, (env._now + dt, NORMAL, next(eid), ev))
+                yield ev
             ep = eps[e]
             # the request's own generator is the process: no wrapper frame on every resume
             process(serve(k, -1, -1, ep_svc[ep], ep, env._now + ep_timeout[ep], 0))
+
+    def _sleep(self, delay: float) -> Timeout:
+        """Return ``env.timeout(delay)``: a simpy Timeout scheduled the same way (one event id from
+        the environment's counter, normal priority), made without the class call."""
+        if delay < 0:
+            raise ValueError(f"Negative delay {delay}")
+        env = self.env
+        ev = _new(_Sleep)
+        ev.callbacks = []
+        _push(env._queue, (env._now + delay, NORMAL, next(env._eid), ev))
+        return ev
 
     def _attempts(
         self, trace: int, parent: int, caller: int, s: int, ep: int, retries: int, timeout: float, deadline: float
@@ -362,7 +439,7 @@ class Engine:
         attempt = 0
         while True:
             dl = env._now + timeout
-            if dl > deadline:
+            if dl > deadline:  # noqa: PLR1730 (min() is a call, on the hot path)
                 dl = deadline
             status = yield from self._serve(trace, parent, caller, s, ep, dl, attempt)
             if status == OK or status not in RETRYABLE or attempt >= retries:
@@ -371,30 +448,37 @@ class Engine:
             backoff = 0.025 * (1 << attempt) * (0.5 + self._u())
             if env._now + backoff >= deadline:
                 return status
-            yield env.timeout(backoff)
+            yield self._sleep(backoff)
 
-    def _serve(self, trace: int, parent: int, caller: int, s: int, ep: int, deadline: float, attempt: int) -> Any:
+    def _serve(self, trace: int, parent: int, caller: int, s: int, ep: int, deadline: float, attempt: int,
+               rec: int = -1, i: int = -1) -> Any:
+        """Serve one request attempt at service *s*: the generator of the request's life there.
+
+        *rec* and *i* are given when the caller already took the record's slot and routed the
+        request (the leaf fast path below, falling back here); otherwise this does both."""
         env = self.env
         now = env._now
         recs = self.recs
-        rec = len(recs)
-        recs.append(None)
-        if self.limited[s] and not self._admit(s, now):
-            recs[rec] = (now, now, trace, parent, s, -1, ep, RATE_LIMITED, 0.0, 0, caller, attempt, 0.0, -1)
-            return RATE_LIMITED
-        routable = self.routable[s]
-        if not routable:
-            recs[rec] = (now, now, trace, parent, s, -1, ep, REFUSED, 0.0, 0, caller, attempt, 0.0, -1)
-            return REFUSED
-        k = self.rr[s] + 1
-        self.rr[s] = k
-        i = routable[k % len(routable)]
+        if rec < 0:
+            rec = len(recs)
+            recs.append(None)
+            if self.limited[s] and not self._admit(s, now):
+                recs[rec] = (now, now, trace, parent, s, -1, ep, RATE_LIMITED, 0.0, 0, caller, attempt, 0.0, -1)
+                return RATE_LIMITED
+            routable = self.routable[s]
+            if not routable:
+                recs[rec] = (now, now, trace, parent, s, -1, ep, REFUSED, 0.0, 0, caller, attempt, 0.0, -1)
+                return REFUSED
+            k = self.rr[s] + 1
+            self.rr[s] = k
+            i = routable[k % len(routable)]
         if not self.up[i]:
             recs[rec] = (now, now, trace, parent, s, i, ep, REFUSED, 0.0, 0, caller, attempt, 0.0, -1)
             return REFUSED
         extra = NET_RTT
-        flagged = self.flag[i]
-        if caller >= 0 and self.flag[caller]:
+        flag = self.flag
+        flagged = flag[i]
+        if caller >= 0 and flag[caller]:
             extra += self.delay[caller]
             if now >= self.sock_full[caller] and self._u() < 0.8:
                 recs[rec] = (now, now, trace, parent, s, i, ep, SOCKET, 0.0, 0, caller, attempt, 0.0, -1)
@@ -419,22 +503,19 @@ class Engine:
         else:
             ev = env.event()
             sem.waiters.append(ev)
-            env.timeout(deadline - now).callbacks.append(lambda _e, ev=ev: _expire(ev, _e))
+            self._sleep(deadline - now).callbacks.append(lambda _e, ev=ev: _expire(ev, _e))
             got = yield ev
             wait = env._now - now
             if not got:
                 cause = TIMEOUT if got is False else RESET
                 recs[rec] = (now, env._now, trace, parent, s, i, ep, cause, 0.0, 1, caller, attempt, wait, -1)
                 return cause
-        epoch = self.epoch[i]
-        wi = self._wi  # self._w() inlined: once per call
-        if wi >= _BUF:
-            self._w()
-            wi = 0
-        self._wi = wi + 1
-        work = self.ep_work[ep] * self._wbuf[wi]
-        share = self.cores[i] * self.app_share[i] / (self.active[i] + 1)
-        t_work = work / (share if share < 1.0 else 1.0)
+        epoch = self.epoch
+        ep_i = epoch[i]
+        work = self.ep_work[ep] * self._w()
+        active = self.active
+        share = self.cores[i] * self.app_share[i] / (active[i] + 1)
+        t_work = work / (share if share < 1.0 else 1.0)  # noqa: FURB136 (no call on the hot path)
         if flagged:
             t_work *= self.slow[i]
             if self.leak_rate[i]:
@@ -442,22 +523,16 @@ class Engine:
                 if frac > 0.8:  # garbage collection thrashes as the heap fills
                     t_work *= 1.0 + 20.0 * (frac - 0.8)
         t_work += extra
-        self.active[i] += 1
+        active[i] += 1
         self.cpu_acc[i] += work
         left = deadline - env._now
         if t_work >= left:
-            # the caller gives up at its deadline; the server still finishes the work
-            if left > 0:
-                yield env.timeout(left)
-            rest = t_work - max(left, 0.0)
-            env.timeout(rest).callbacks.append(lambda _e, i=i, epoch=epoch: self._late(i, epoch))
-            recs[rec] = (now, env._now + rest, trace, parent, s, i, ep, TIMEOUT, work, 1, caller, attempt, wait, -1)
-            return TIMEOUT
-        yield env.timeout(t_work)
-        if self.epoch[i] != epoch:
+            return (yield from self._give_up(rec, now, trace, parent, s, i, ep, work, caller, attempt, wait, t_work, left, ep_i))
+        yield self._sleep(t_work)
+        if epoch[i] != ep_i:
             recs[rec] = (now, env._now, trace, parent, s, i, ep, RESET, work, 1, caller, attempt, wait, -1)
             return RESET
-        self.active[i] -= 1
+        active[i] -= 1
         status = OK
         detail = -1
         if flagged:
@@ -468,8 +543,23 @@ class Engine:
                 pe = self.ep_err.get((i, ep), 0.0)
                 if pe and self._u() < pe:
                     status = EXCEPTION
-        if status == OK:
-            for step in self.ep_steps[ep]:
+        steps = self.ep_steps[ep]
+        if status == OK and steps:
+            # the calls: the names the loop uses on every call, bound once per request
+            leaf = self.ep_leaf
+            limited = self.limited
+            routable_of = self.routable
+            rr = self.rr
+            up = self.up
+            slots = self.slots
+            cores = self.cores
+            app_share = self.app_share
+            cpu_acc = self.cpu_acc
+            ep_work = self.ep_work
+            pools = self.pools
+            w = self._w
+            queue, eid = env._queue, env._eid
+            for step in steps:
                 if type(step) is list:
                     procs = [
                         env.process(self._attempts(trace, rec, i, c[0], c[1], c[4], c[5], deadline))
@@ -484,27 +574,92 @@ class Engine:
                             break
                 else:
                     cs, ce, count, optional, retries, timeout, pool, asynchronous = step
+                    fast = leaf[ce]
                     for _ in range(count):
                         if asynchronous:
                             env.process(self._attempts(trace, rec, i, cs, ce, retries, timeout, env._now + timeout))
                             continue
+                        conn = None
                         if pool:
-                            r = yield from self._pooled(trace, rec, i, cs, ce, retries, timeout, deadline, pool)
-                        else:
+                            # _pooled inlined while a connection is free; a wait goes to _pooled
+                            key = (i, cs)
+                            conn = pools.get(key)
+                            if conn is None:
+                                conn = pools[key] = _Sem(pool)
+                            if self.pool_fault:
+                                leak = self.pool_leak.get(key, 0.0)
+                                conn.cap = max(0, conn.base - math.ceil(leak * conn.base - 1e-9))
+                            if conn.busy >= conn.cap:
+                                r = yield from self._pooled(trace, rec, i, cs, ce, retries, timeout, deadline, pool)
+                                conn = False
+                            else:
+                                conn.busy += 1
+                        if conn is not False:
                             # _attempts inlined: this loop runs once per call, the hottest path
-                            attempt = 0
+                            a = 0
                             while True:
                                 dl = env._now + timeout
-                                if dl > deadline:
+                                if dl > deadline:  # noqa: PLR1730
                                     dl = deadline
-                                r = yield from self._serve(trace, rec, i, cs, ce, dl, attempt)
-                                if r == OK or r not in RETRYABLE or attempt >= retries:
+                                if fast and not limited[cs] and routable_of[cs]:
+                                    # a leaf callee served in this frame: _serve's common case
+                                    # (instance up, neither side under a fault, a free worker)
+                                    # without a generator per call; anything else goes to _serve
+                                    t0 = env._now
+                                    crec = len(recs)
+                                    recs.append(None)
+                                    routable = routable_of[cs]
+                                    k = rr[cs] + 1
+                                    rr[cs] = k
+                                    j = routable[k % len(routable)]
+                                    sj = slots[j]
+                                    if up[j] and not flag[j] and not flag[i] and sj.busy < sj.cap:
+                                        sj.busy += 1
+                                        ej = epoch[j]
+                                        cwork = ep_work[ce] * w()
+                                        share = cores[j] * app_share[j] / (active[j] + 1)
+                                        t_work = cwork / (share if share < 1.0 else 1.0)  # noqa: FURB136
+                                        t_work += NET_RTT
+                                        active[j] += 1
+                                        cpu_acc[j] += cwork
+                                        left = dl - t0
+                                        if t_work >= left:
+                                            r = yield from self._give_up(crec, t0, trace, rec, cs, j, ce, cwork, i, a, 0.0,
+                                                                         t_work, left, ej)  # fmt: skip
+                                        else:
+                                            ev = _new(_Sleep)  # self._sleep(t_work), inlined
+                                            ev.callbacks = []
+                                            _push(queue, (t0 + t_work, NORMAL, next(eid), ev))
+                                            yield ev
+                                            if epoch[j] != ej:
+                                                r = RESET
+                                            else:
+                                                r = OK
+                                                active[j] -= 1
+                                                if sj.waiters:
+                                                    self._release(sj)
+                                                elif sj.busy > 0:
+                                                    sj.busy -= 1
+                                            recs[crec] = (t0, env._now, trace, rec, cs, j, ce, r, cwork, 1, i, a, 0.0, -1)
+                                    else:
+                                        r = yield from self._serve(trace, rec, i, cs, ce, dl, a, crec, j)
+                                else:
+                                    r = yield from self._serve(trace, rec, i, cs, ce, dl, a)
+                                if r == OK or r not in RETRYABLE or a >= retries:
                                     break
-                                attempt += 1
-                                backoff = 0.025 * (1 << attempt) * (0.5 + self._u())
+                                a += 1
+                                backoff = 0.025 * (1 << a) * (0.5 + self._u())
                                 if env._now + backoff >= deadline:
                                     break
-                                yield env.timeout(backoff)
+                                yield self._sleep(backoff)
+                            if conn is None:
+                                # the model has always recorded a request with plain calls under
+                                # the attempt number of its last one: kept, outputs depend on it
+                                attempt = a
+                            elif conn.waiters:
+                                self._release(conn)
+                            elif conn.busy > 0:
+                                conn.busy -= 1
                         if r != OK and not optional:
                             if r == _NO_CONNECTION:
                                 status = POOL
@@ -512,14 +667,29 @@ class Engine:
                                 status = TIMEOUT if env._now >= deadline else UPSTREAM
                             detail = cs
                             break
-                if status != OK or self.epoch[i] != epoch:
+                if status != OK or epoch[i] != ep_i:
                     break
-            if self.epoch[i] != epoch:
+            if epoch[i] != ep_i:
                 status = RESET
-        if self.epoch[i] == epoch:
-            self._release(sem)
+        if epoch[i] == ep_i:
+            if sem.waiters:
+                self._release(sem)
+            elif sem.busy > 0:
+                sem.busy -= 1
         recs[rec] = (now, env._now, trace, parent, s, i, ep, status, work, 1, caller, attempt, wait, detail)
         return status
+
+    def _give_up(self, rec: int, now: float, trace: int, parent: int, s: int, i: int, ep: int, work: float, caller: int,
+                 attempt: int, wait: float, t_work: float, left: float, epoch: int) -> Any:
+        """The caller gives up at its deadline (*left* seconds on) while the server still works
+        *t_work* seconds: record the attempt as timed out, and free the worker when it is done."""
+        env = self.env
+        if left > 0:
+            yield self._sleep(left)
+        rest = t_work - max(left, 0.0)
+        self._sleep(rest).callbacks.append(lambda _e, i=i, epoch=epoch: self._late(i, epoch))
+        self.recs[rec] = (now, env._now + rest, trace, parent, s, i, ep, TIMEOUT, work, 1, caller, attempt, wait, -1)
+        return TIMEOUT
 
     def _pooled(
         self, trace: int, parent: int, i: int, cs: int, ce: int, retries: int, timeout: float, deadline: float, size: int
@@ -941,7 +1111,6 @@ class Engine:
         self.pool_fault = bool(self.pool_leak)
 
     def _fault_neighbour(self, f: ResolvedFault, insts: list[int]) -> Any:
-        env = self.env
         h = self.host_names.index(f.host)
         pod = f"batch-reindex-{int(self._u() * 2**24):06x}"
         self._event(pod, "k8s", "Scheduled", f"Successfully assigned default/{pod} to {f.host}", type="Normal",

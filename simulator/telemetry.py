@@ -205,7 +205,8 @@ class _Builder:
         diskio = disk_b[:, None] * workload + 2048.0 * np.abs(noise[3])
         for kind, row, a, b, amount in self.res.hogs:
             if kind == "disk":
-                lo, hi = int(math.floor(a)), int(math.ceil(b))
+                # a Case taken mid-run (the twin's snapshot) ends before the fault does
+                lo, hi = min(T, int(math.floor(a))), min(T, int(math.ceil(b)))
                 diskio[row, lo:hi] += amount * (1.0 + 0.1 * self.rng.standard_normal(hi - lo))
         sockets = base_sock[:, None] + np.ceil(conc)
         for row, a, b, rate in self.res.sockets:
