@@ -1181,7 +1181,7 @@ class _PackFile:
         self.path, self.name = path, name
         try:
             # Page checksums: a damaged pack is an error, never rows that silently differ.
-            self.file = pq.ParquetFile(path, memory_map=True, page_checksum_verification=True)
+            self.file = pq.ParquetFile(path, page_checksum_verification=True)
             schema = self.file.schema_arrow
         except FileNotFoundError as exc:
             raise DataError("table pack is missing", path=path) from exc
