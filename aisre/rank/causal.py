@@ -328,6 +328,7 @@ def _features(signals: pd.DataFrame) -> pd.DataFrame:
     table["own"] = weighted.max(axis=1) + 0.05 * weighted.sum(axis=1)
     strong = s[(s["score"] >= ONSET_Z) & s["onset"].notna()]
     table["onset"] = strong.groupby("service")["onset"].min().reindex(table.index)
+    table["error_onset"] = strong[strong["kind"].eq("error")].groupby("service")["onset"].min().reindex(table.index)
     return table
 
 
@@ -395,17 +396,26 @@ def _root_scores(feats: pd.DataFrame, graph: nx.DiGraph | None,
 def _errors_left(feats: pd.DataFrame, graph: nx.DiGraph, w: pd.Series) -> pd.Series:
     """Return, per service, the weighted part of its error anomaly that no callee explains.
 
-    Errors are inherited only from a callee that fails too (its own errors, or a crash or deploy
-    event): a callee that merely got slower or busier does not make its caller fail. Without this
-    a slow or busy callee would explain away the errors of the service that actually fails.
+    Errors are inherited from a callee that fails too (its own errors, or a crash or deploy
+    event, however deep), or from a direct callee whose anomaly began strictly before the
+    errors did (a saturated callee makes its callers time out, one hop at a time). A callee that merely got slower or busier at the same time
+    does not explain them: otherwise it would explain away the errors of the service that
+    actually fails.
     """
-    source = feats[["error", "event"]].max(axis=1)
+    failing = feats[["error", "event"]].max(axis=1)
+    onset, error_onset = feats["onset"], feats["error_onset"]
     left = pd.Series(0.0, index=feats.index)
     for svc in feats.index[feats["error"] > 0.0]:
         if svc not in graph:
             continue
-        best = max((float(source[c]) for c in nx.descendants(graph, svc) if c != svc and c in source.index),
-                   default=0.0)
+        callees = set(graph.successors(svc))
+        best = 0.0
+        for c in nx.descendants(graph, svc):
+            if c == svc or c not in feats.index:
+                continue
+            earlier = (c in callees and pd.notna(onset[c]) and pd.notna(error_onset[svc])
+                       and onset[c] < error_onset[svc])
+            best = max(best, float(feats.at[c, "own"]) if earlier else float(failing[c]))
         left[svc] = feats.at[svc, "error"] * w["error"] * (1.0 - EXPLAIN * min(1.0, best / EXPLAIN_REF))
     return left
 
