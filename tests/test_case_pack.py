@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import aisre.case as case_module
+import aisre.case_pack as case_module
 from aisre.case import (
     PACKED_SCHEMA,
     Case,
