@@ -282,6 +282,9 @@ class Engine:
         # remediation state (the digital twin): drained instances, cordoned and hogged hosts,
         # instances on their way out, per-service admission limits, faults ended early
         self.drained: set[int] = set()
+        # replicas someone scaled a service to by hand: like patching the HPA's minReplicas,
+        # the autoscaler keeps at least that many (else it would undo the scale-up)
+        self.scale_floor: dict[int, int] = {}
         self.cordoned: set[int] = set()
         self.hot_hosts: dict[int, int] = {}
         self.retiring: set[int] = set()
@@ -1196,11 +1199,14 @@ class Engine:
         return [i for i in self.svc_insts[s] if i not in self.spare and i not in self.retiring]
 
     def scale_to(self, s: int, replicas: int, by: str = "aisre") -> tuple[int, int]:
-        """Scale service *s* to *replicas* instances now; return (before, after)."""
+        """Scale service *s* to *replicas* instances now; return (before, after). Under an
+        autoscaler the count becomes its floor (as patching the HPA's minReplicas does)."""
         env = self.env
         svc = self.topo.services[s]
         current = self.serving(s)
         before = len(current)
+        if svc.autoscale is not None:
+            self.scale_floor[s] = replicas
         self._event(svc.name, "scale", "ScalingReplicaSet", f"Scaled replica set {svc.name} from {before} to {replicas}",
                     type="Normal", involvedObject={"kind": "Deployment", "name": svc.name}, replicas=replicas, author=by)
         if replicas > before:
@@ -1322,7 +1328,8 @@ class Engine:
                 last[i] = self.cpu_acc[i]
             util = used / (AUTOSCALE_PERIOD * sum(self.cores[i] for i in running))
             desired = math.ceil(len(running) * util / svc.autoscale.target_cpu - 1e-9)
-            desired = max(svc.autoscale.min, min(svc.autoscale.max, desired))
+            low = max(svc.autoscale.min, self.scale_floor.get(s, 0))
+            desired = max(low, min(max(svc.autoscale.max, low), desired))
             idle = sorted(i for i in self.svc_insts[s] if not self.up[i] and i in self.spare and i not in self.drained)
             if desired > len(running) and idle:
                 low_streak = 0
