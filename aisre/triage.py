@@ -12,17 +12,33 @@ The pipeline, vectorised with pandas/numpy so 100,000 alerts take a few seconds:
 3. **Group by service and time.** Episodes on one service form a *burst* while each starts
    within ``window`` seconds of the end of an earlier one (an unresolved alert stays open until
    ``now``, so a late alert joins the open burst).
-4. **Group by topology.** Faults spread from a dependency to its callers, so each burst is
-   explained by at most one burst on a service it depends on (a pure path of ``calls``/
-   ``reads``/``writes``/``publishes``/``runs_on`` edges, at most ``max_hops`` long) that is active
-   within ``window`` of its onset: the nearest dependency, then the one that started first. A
-   burst picks one explanation, never all, so a shared caller (the frontend) never fuses two
-   unrelated faults; siblings that only share a caller are not connected. Incidents are the
-   connected components of these links. Without a topology, only step 3 groups.
-5. **Suppress symptoms**: a latency or error-rate alert on a service whose dependency in the
+4. **Group by topology.** Faults spread from a dependency to its callers, so a burst is
+   explained by a burst on a service it depends on (a pure path of ``calls``/``reads``/
+   ``writes``/``publishes``/``runs_on`` edges, at most ``max_hops`` long) that is active within
+   ``window`` of its onset. A burst nothing explains opens an incident (a *root*); a burst with
+   saturation, resource or crash alerts of its own is a root unless its dependency started
+   alerting within ``window`` before it. Unexplained bursts of symptoms on the direct callers of
+   one quiet dependency, started as close together as two callers one hop from one cause do,
+   share that *silent cause*. Without a topology, only step 3 groups.
+5. **Attribute alerts on shared services.** A service that several simultaneous faults reach
+   (a hub calling everything) fires one burst that no single explanation fits, so each of its
+   alerts goes with one incident, chosen by timing. The stream's own propagation is measured on
+   the alerts only one incident could explain: the delay from a dependency's first alert to a
+   caller's alert per hop (the first hop from a fault's origin apart), how tightly one fault's
+   alerts on one service fire together, how often trouble shows one hop up, and how long an
+   SLO burn lags its fault (each leaning on a prior while the measurements are few). A fault
+   reaches a service once: each candidate incident arrives at most once, as likely as the hop
+   delay from its nearest alerting dependency says, and its other alerts there follow soon
+   after; a later fault on a service already alerting is masked (its alerts already fire). The
+   arrivals that explain the burst best win (every configuration for small bursts, coordinate
+   ascent for large). A caller's error alert looks only at dependencies whose alerts fail
+   requests; services are visited from the deepest dependency up; an SLO alert goes with the
+   incident whose arrival on the service best explains it by the SLO lag. Siblings that only
+   share a caller are never connected, so unrelated simultaneous faults stay apart.
+6. **Suppress symptoms**: a latency or error-rate alert on a service whose dependency in the
    same incident has a saturation, resource or crash alert. SLO-burn alerts are never
    suppressed: they are the user impact.
-6. **Rank** incidents by user impact (:func:`impact_score`) and explain every grouping and
+7. **Rank** incidents by user impact (:func:`impact_score`) and explain every grouping and
    suppression in words.
 """
 
@@ -49,6 +65,10 @@ from aisre.errors import DataError, UsageError
 __all__ = [
     "CAUSE_PATTERN",
     "ERROR_PATTERN",
+    "PRIOR_HOP_DELAY",
+    "PRIOR_HOP_SPREAD",
+    "PRIOR_SLO_LAG",
+    "PRIOR_WAVE",
     "SEVERITY_RANK",
     "SLO_PATTERN",
     "SYMPTOM_PATTERN",
@@ -85,7 +105,25 @@ ERROR_PATTERN = re.compile(
 )
 """Alert names that mean requests fail (not only slow down): errors, crashes, exhausted pools."""
 
-_GAP = float(np.finfo(np.float64).max)
+PRIOR_HOP_DELAY = 60.0
+"""Seconds a fault is assumed to take to show one hop up (dependency alert to caller alert)
+before the alert stream itself says: one evaluation interval plus a typical ``for: 1m``."""
+
+PRIOR_HOP_SPREAD = 30.0
+"""Spread (seconds) assumed around :data:`PRIOR_HOP_DELAY` before the stream says."""
+
+PRIOR_SLO_LAG = 60.0
+"""Seconds an SLO burn-rate alert is assumed to fire after the first alert of the fault burning
+it on the same service (a burn-rate rule looks back further than a latency rule) before the
+stream says."""
+
+PRIOR_WAVE = 15.0
+"""Seconds within which one fault's alerts on one service are assumed to fire together (about
+one rule evaluation interval) before the stream says."""
+
+_PRIOR_WEIGHT = 5.0
+"""How many measurements a prior counts as: with few unambiguous alerts the priors dominate,
+with dozens the stream's own figures do."""
 
 
 def alert_kind(alertname: str) -> str:
@@ -250,7 +288,7 @@ class TriageResult:
                     "open" if i.closed is None else _when(i.closed),
                     ", ".join(i.services), len(i.alerts), i.reasons[0] if i.reasons else "",
                 )
-            )  # fmt: skip
+            )
             + "</tr>"
             for i in self.incidents[:50]
         )
@@ -456,16 +494,27 @@ def _bursts(ep: pd.DataFrame, window: float) -> np.ndarray:
     return out
 
 
+def _components(links: pd.DataFrame, nb: int) -> np.ndarray:
+    """Component id of each of *nb* bursts, joined by *links* (``burst``, ``parent``)."""
+    if nb == 0:
+        return np.zeros(0, dtype=np.int64)
+    graph = coo_matrix(
+        (np.ones(len(links)), (links["burst"].to_numpy(dtype=np.int64), links["parent"].to_numpy(dtype=np.int64))),
+        shape=(nb, nb),
+    )
+    return connected_components(graph, directed=True, connection="weak")[1]
+
+
 def _silent_causes(
-    bursts: pd.DataFrame, links: pd.DataFrame, pairs: pd.DataFrame, window: float
+    bursts: pd.DataFrame, links: pd.DataFrame, pairs: pd.DataFrame, together: float
 ) -> pd.DataFrame:
     """Links between unexplained bursts on the direct callers of one silent dependency.
 
     A fault on a service with no alert of its own still makes its callers alert, and those
     callers share no alerting dependency, so nothing else links them. Unexplained bursts with
-    only symptoms (no cause alert), starting within *window* of each other, join when they are
-    direct callers of one dependency and make up at least half of its callers; each picks the
-    dependency most of them share. Returns ``burst, parent, hops, silent`` rows.
+    only symptoms (no cause alert) join when they are direct callers of one dependency, started
+    within *together* seconds of each other (as two callers one hop from one cause do), and make
+    up at least half of its callers; each picks the dependency most of them share. Returns ``burst, parent, hops, silent`` rows.
     """
     cols = ["burst", "parent", "hops", "silent"]
     if pairs.empty or bursts.empty:
@@ -481,7 +530,7 @@ def _silent_causes(
     cand = cand.sort_values(["dep", "t0"], kind="stable").reset_index(drop=True)
     dep_codes = pd.factorize(cand["dep"])[0]
     t0 = cand["t0"].to_numpy()
-    new = np.r_[True, dep_codes[1:] != dep_codes[:-1]] | (np.r_[-np.inf, t0[:-1]] + window < t0)
+    new = np.r_[True, dep_codes[1:] != dep_codes[:-1]] | (np.r_[-np.inf, t0[:-1]] + together < t0)
     cand["cluster"] = np.cumsum(new) - 1
     cand["size"] = cand.groupby("cluster")["service"].transform("nunique")
     cand = cand[(cand["size"] >= 2) & (cand["size"] * 2 >= cand["dep"].map(n_callers))]
@@ -512,7 +561,7 @@ def _explanations(bursts: pd.DataFrame, pairs: pd.DataFrame, window: float) -> t
     none = pd.DataFrame(columns=["burst", "parent", "hops"])
     if bursts.empty or pairs.empty:
         return none, none
-    b = bursts[["burst", "service", "t0", "t1", "weak"]]
+    b = bursts[["burst", "service", "t0", "t1", "weak", "has_cause"]]
     bucket = np.floor(b["t0"].to_numpy() / window).astype(np.int64)
     keys = np.unique(bucket)
     # each candidate is expanded over the start-buckets its active span can explain
@@ -533,7 +582,7 @@ def _explanations(bursts: pd.DataFrame, pairs: pd.DataFrame, window: float) -> t
     )
     left = pd.DataFrame(
         {"burst": b["burst"].to_numpy(), "service": b["service"].to_numpy(), "t0": b["t0"].to_numpy(),
-         "bucket": bucket, "bweak": b["weak"].to_numpy()}
+         "bucket": bucket, "bweak": b["weak"].to_numpy(), "bcause": b["has_cause"].to_numpy()}
     )  # fmt: skip
     left = left.merge(pairs, on="service", how="inner")
     m = left.merge(cand, on=["bucket", "dep"], how="inner")
@@ -541,6 +590,9 @@ def _explanations(bursts: pd.DataFrame, pairs: pd.DataFrame, window: float) -> t
     # an unclassified alert (a certificate expiring) does not explain a latency, error or
     # saturation alert on a caller; it may still explain another unclassified one
     m = m[~m["weak"] | m["bweak"]]
+    # a service saturating or crashing on its own is a root of its own, unless what it depends
+    # on started alerting about when it did (then it may be a pool or a queue filling up)
+    m = m[~m["bcause"] | (m["p0"] >= m["t0"] - window)]
     if m.empty:
         return none, none
     # the nearest dependency; then one already alerting
@@ -565,23 +617,195 @@ def _service_levels(pairs: pd.DataFrame) -> dict[str, int]:
     return {n: level[c] for n, c in cond.graph["mapping"].items()}
 
 
+def _episode_candidates(live: pd.DataFrame, candidates: pd.DataFrame, window: float) -> pd.DataFrame:
+    """Every pair of an episode ``e`` and an episode ``q`` on a dependency that could explain it
+    (``q`` active within *window* of ``e``'s start): ``e, burst, t, parent, hops, q, qt`` rows.
+
+    A caller's error alert is explained only by dependency alerts that fail requests, where
+    there are any: a dependency that is only slow does not make its callers fail.
+    """
+    cols = ["e", "burst", "t", "parent", "hops", "q", "qt"]
+    if candidates.empty or live.empty:
+        ints, floats = np.zeros(0, dtype=np.int64), np.zeros(0)
+        return pd.DataFrame({c: floats if c in ("t", "qt") else ints for c in cols})
+    n = len(live)
+    burst = live["burst"].to_numpy()
+    t = live["start"].to_numpy()
+    e = pd.DataFrame({"e": np.arange(n), "burst": burst, "t": t})
+    q = pd.DataFrame({"q": np.arange(n), "parent": burst, "qt": t, "qend": live["active_end"].to_numpy()})
+    cand = candidates.astype({"burst": np.int64, "parent": np.int64, "hops": np.int64})
+    j = e.merge(cand, on="burst").merge(q, on="parent")
+    j = j[(j["qend"] + window >= j["t"]) & (j["qt"] <= j["t"] + window)]
+    fails = live["alertname"].map({a: bool(ERROR_PATTERN.search(str(a).lower())) for a in live["alertname"].unique()})
+    fails = fails.to_numpy(dtype=bool)
+    mismatch = (fails[j["e"].to_numpy()] & ~fails[j["q"].to_numpy()]).astype(np.int8)
+    j = j[mismatch <= pd.Series(mismatch, index=j.index).groupby(j["e"]).transform("min")]
+    return j[cols].reset_index(drop=True)
+
+
+@dataclass(frozen=True, eq=False)
+class _Propagation:
+    """How faults travel in this alert stream, measured on its unambiguous alerts (those only
+    one incident could explain), each figure leaning on a prior while the measurements are few.
+
+    *mu*, *sigma*: median and robust spread of the seconds from a dependency's first alert to a
+    caller's alert one hop up; *mu_origin*, *sigma_origin*: the same for the first hop from the
+    service where a fault showed first (its own alerts have a delay of their own); *wave*: how
+    tightly one fault's alerts on one service fire together; *log_hop*: log share of alerts whose
+    nearest alerting dependency is h hops away (index h); *log_arrive*, *log_absent*: log odds
+    that trouble on a dependency shows on a direct caller at all; *slo_mu*, *slo_sigma*: seconds
+    from a fault's first alert on a service to the SLO burn alert there.
+    """
+
+    mu: float
+    sigma: float
+    mu_origin: float
+    sigma_origin: float
+    wave: float
+    log_hop: np.ndarray
+    log_arrive: float
+    log_absent: float
+    slo_mu: float
+    slo_sigma: float
+
+    @property
+    def together(self) -> float:
+        """Seconds within which two callers one hop from one cause start alerting (the spread
+        of the difference of two hop delays, two standard deviations)."""
+        return 2.0 * math.sqrt(2.0) * self.sigma
+
+    def expected(self, h: np.ndarray, origin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Mean and variance of the seconds from a dependency's first alert to a caller's alert
+        *h* hops up: the first hop from the fault's *origin* (its own alerts have their own
+        delay) or from a service it reached, then a hop delay per hop."""
+        mu1 = np.where(origin, self.mu_origin, self.mu)
+        var1 = np.where(origin, self.sigma_origin**2, self.sigma**2)
+        return mu1 + (h - 1) * self.mu, var1 + (h - 1) * self.sigma**2
+
+    def delay_score(self, delta: np.ndarray, h: np.ndarray, origin: np.ndarray) -> np.ndarray:
+        """Log-likelihood of a caller alerting *delta* seconds after a dependency *h* hops away
+        first did (see :meth:`expected`), times the share of alerts that far."""
+        mean, var = self.expected(h, origin)
+        hop = self.log_hop[np.minimum(h.astype(np.int64), self.log_hop.size - 1)]
+        return -0.5 * (delta - mean) ** 2 / var - 0.5 * np.log(var) + hop
+
+    def wave_score(self, dt: np.ndarray) -> np.ndarray:
+        """Log-likelihood of an alert *dt* seconds after the first one its fault raised on the
+        same service (half-normal; -inf before it)."""
+        with np.errstate(invalid="ignore"):
+            s = math.log(2.0 / (self.wave * math.sqrt(2.0 * math.pi))) - 0.5 * (dt / self.wave) ** 2
+        return np.where(dt >= 0, s, -np.inf)
+
+
+def _fit_propagation(
+    live: pd.DataFrame, j: pd.DataFrame, lab: np.ndarray, bursts: pd.DataFrame, pairs: pd.DataFrame, window: float
+) -> _Propagation:
+    """Measure :class:`_Propagation` on the episodes only one incident (*lab*) could explain."""
+    is_slo = live["kind"].eq("slo").to_numpy()
+    slo_lag = _slo_lags(live, j, lab, window)
+    # SLO alerts burn later than the alerts that measure propagation
+    j = j[~is_slo[j["e"].to_numpy()]]
+    one = j.assign(lab=lab[j["q"].to_numpy()])
+    one = _nearest_evidence(one[one.groupby("e")["lab"].transform("nunique") == 1])
+    # hop delay: a caller alerting long after its dependency's alert opened is a late alert
+    hop1 = one[one["hops"].to_numpy() == 1]
+    d = (hop1["t"] - hop1["qt"]).to_numpy()
+    near = np.abs(d) <= window
+    d, from_origin = d[near], hop1["origin"].to_numpy()[near]
+    mu, sigma = _location_spread(d, PRIOR_HOP_DELAY, PRIOR_HOP_SPREAD)
+    # the first hop from a fault's origin, whose own alerts have a delay of their own
+    mu_o, sigma_o = _location_spread(d[from_origin], mu, sigma)
+    mu, sigma = _location_spread(d[~from_origin], mu, sigma)
+    # wave: seconds from a burst's first alert to each later one, where one incident explains it
+    first = one.drop_duplicates("e")
+    off = (first["t"] - first.groupby("burst")["t"].transform("min")).to_numpy()
+    off = off[(off > 0) & (off <= window)]
+    # the median of a half-normal is 0.674 of its scale, and ignores a stray late alert
+    wave = _shrink(float(np.median(off)) / 0.674 if off.size else PRIOR_WAVE, off.size, PRIOR_WAVE)
+    max_hops = max(int(pairs["hops"].max()) if len(pairs) else 1, 1)
+    counts = np.bincount(np.clip(first["hops"].to_numpy(dtype=np.int64), 1, max_hops), minlength=max_hops + 1)
+    counts = counts.astype(np.float64) + 1.0
+    counts[0] = 0.0
+    with np.errstate(divide="ignore"):
+        log_hop = np.log(counts / counts.sum())
+    p = _arrival_rate(bursts, pairs, window)
+    slo_mu, slo_sigma = _location_spread(slo_lag, PRIOR_SLO_LAG, PRIOR_HOP_SPREAD)
+    return _Propagation(
+        mu=mu, sigma=sigma, mu_origin=mu_o, sigma_origin=sigma_o, wave=max(wave, 1.0), log_hop=log_hop,
+        log_arrive=math.log(p), log_absent=math.log1p(-p), slo_mu=slo_mu, slo_sigma=slo_sigma,
+    )
+
+
+def _location_spread(d: np.ndarray, mu0: float, sigma0: float) -> tuple[float, float]:
+    """Median and robust spread (1.4826 MAD, at least 1 s) of *d*, each pulled toward the prior
+    *mu0*, *sigma0* as if measured on :data:`_PRIOR_WEIGHT` more items."""
+    if d.size == 0:
+        return mu0, max(sigma0, 1.0)
+    med = float(np.median(d))
+    sd = float(1.4826 * np.median(np.abs(d - med)))
+    return _shrink(med, d.size, mu0), max(math.sqrt(_shrink(sd**2, d.size, sigma0**2)), 1.0)
+
+
+def _slo_lags(live: pd.DataFrame, j: pd.DataFrame, lab: np.ndarray, window: float) -> np.ndarray:
+    """Seconds from the first other alert on a service to its SLO alert, in the bursts only one
+    incident explains (or none: the incident's origin)."""
+    is_slo = live["kind"].eq("slo").to_numpy()
+    if not is_slo.any():
+        return np.zeros(0)
+    burst = live["burst"].to_numpy()
+    t = live["start"].to_numpy()
+    n_labs = pd.Series(lab[j["q"].to_numpy()]).groupby(burst[j["e"].to_numpy()]).nunique()
+    single = ~np.isin(burst, n_labs[n_labs > 1].index.to_numpy())
+    first = pd.Series(t[~is_slo]).groupby(burst[~is_slo]).min()
+    rows = np.flatnonzero(is_slo & single & np.isin(burst, first.index.to_numpy()))
+    lag = t[rows] - first.reindex(burst[rows]).to_numpy()
+    return lag[np.abs(lag) <= window]
+
+
+def _shrink(value: float, n: int, prior: float) -> float:
+    """*value* measured on *n* items, pulled toward *prior* as if it were measured on
+    :data:`_PRIOR_WEIGHT` more."""
+    return (n * value + _PRIOR_WEIGHT * prior) / (n + _PRIOR_WEIGHT)
+
+
+def _arrival_rate(bursts: pd.DataFrame, pairs: pd.DataFrame, window: float) -> float:
+    """Share (add-one smoothed) of the direct callers of an alerting service that alert within
+    *window* of it: how often trouble shows one hop up in this stream."""
+    direct = pairs[pairs["hops"] == 1]
+    if direct.empty or bursts.empty:
+        return 0.5
+    strong = bursts.loc[~bursts["weak"].astype(bool), ["burst", "service", "t0"]]
+    up = strong.rename(columns={"service": "dep", "t0": "d0", "burst": "db"}).merge(direct, on="dep")
+    m = up.merge(strong, on="service", how="left")
+    hit = (m["t0"] - m["d0"]).abs() <= window
+    seen = m.assign(hit=hit).groupby(["db", "service"])["hit"].any()
+    return float((seen.sum() + 1.0) / (len(seen) + 2.0))
+
+
+def _nearest_evidence(sel: pd.DataFrame) -> pd.DataFrame:
+    """Keep, per episode and incident (``lab``), the first alert of that incident on each of its
+    nearest alerting dependencies (fewest hops): nearer evidence dates the arrival best."""
+    sel = sel[sel["hops"] == sel.groupby(["e", "lab"])["hops"].transform("min")]
+    sel = sel.sort_values(["e", "lab", "parent", "qt", "q"], kind="stable")
+    return sel.drop_duplicates(["e", "lab", "parent"])
+
+
 def _attribute(
-    live: pd.DataFrame, candidates: pd.DataFrame, links: pd.DataFrame, bursts: pd.DataFrame, pairs: pd.DataFrame, window: float
+    live: pd.DataFrame, j: pd.DataFrame, follows: np.ndarray, model: _Propagation, pairs: pd.DataFrame
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Attribute every alert episode to one incident, so a shared caller's alerts can split.
 
     A service that several simultaneous faults reach (the frontend calling everything) fires one
     burst of alerts that no single explanation fits: each of its alerts was raised by the fault
-    that reached it. So each episode of an explained burst weighs the incidents alerting on its
-    dependencies: an incident is expected to reach the service one propagation lag per hop after
-    it alerted on a dependency (the lag is the median one of this alert stream's links), and the
-    episode goes to the incident expected to arrive last before it started (the one that had
-    just reached the service), else to the first expected after it. A caller's error alert
-    looks only at dependencies whose alerts fail requests, where there are any. Services are visited from
-    the deepest dependency up, so a shared dependency is split before its callers look at it.
-    An SLO alert burns the service's whole error budget: it goes with the first incident that
-    alerted on the service before it. An episode no dependency alert explains in time follows
-    the sibling on its service that started last before it.
+    that reached it. Each incident alerting on the service's dependencies is a candidate; a
+    fault reaches a service once, so each candidate arrives at most once (its first alert
+    there), that arrival is as likely as the hop delay from the incident's first alert on its
+    nearest alerting dependency says, and its other alerts on the service follow soon after
+    (:func:`_split_burst` finds the arrivals that explain the burst best). Services are visited
+    from the deepest dependency up, so a shared dependency is split before its callers look at
+    it. An SLO alert goes with the incident whose arrival on the service explains it best by
+    the SLO lag (:func:`_slo_labels`); an episode no dependency alert explains in time
+    (*follows*) goes with the sibling on its service that started last before it.
 
     Returns ``(label, choice, hops)`` per row of *live*: the incident label (a base component),
     the row of the chosen explaining episode (-1 for none) and its distance in hops.
@@ -590,95 +814,222 @@ def _attribute(
     lab = live["comp"].to_numpy().copy()
     choice = np.full(n, -1, dtype=np.int64)
     hops = np.zeros(n, dtype=np.int64)
-    if candidates.empty or n == 0:
+    if j.empty or n == 0:
         return lab, choice, hops
     burst = live["burst"].to_numpy()
     t = live["start"].to_numpy()
-    end = live["active_end"].to_numpy()
-    lag = _propagation_lag(links, bursts)
-    e = pd.DataFrame({"e": np.arange(n), "burst": burst, "t": t})
-    q = pd.DataFrame({"q": np.arange(n), "parent": burst, "qt": t, "qend": end})
-    cand = candidates.astype({"burst": np.int64, "parent": np.int64, "hops": np.int64})
-    j = e.merge(cand, on="burst").merge(q, on="parent")
-    j = j[(j["qend"] + window >= j["t"]) & (j["qt"] <= j["t"] + window)]
-    # a caller's errors come from a dependency that fails requests, not one that is only slow
-    fails = live["alertname"].map({a: bool(ERROR_PATTERN.search(str(a).lower())) for a in live["alertname"].unique()})
-    fails = fails.to_numpy(dtype=bool)
-    j = j.assign(
-        arrival=j["qt"] + lag * j["hops"],
-        mismatch=(fails[j["e"].to_numpy()] & ~fails[j["q"].to_numpy()]).astype(np.int8),
-    )
-    j = j.sort_values(["e", "arrival", "hops", "q"], kind="stable")
-    # only where a matching explanation exists: otherwise any dependency explains it
-    j = j[j["mismatch"] <= j.groupby("e")["mismatch"].transform("min")]
-    levels = _service_levels(pairs)
-    lvl = live["service"].map(levels).fillna(0).to_numpy(dtype=np.int64)
-    explained = np.zeros(n, dtype=bool)
-    explained[j["e"].to_numpy()] = True
-    in_explained_burst = np.isin(burst, cand["burst"].to_numpy())
+    lvl = live["service"].map(_service_levels(pairs)).fillna(0).to_numpy(dtype=np.int64)
     is_slo = live["kind"].eq("slo").to_numpy()
-    follows = in_explained_burst & (is_slo | ~explained)
-    j = j[~follows[j["e"].to_numpy()]]
+    in_explained_burst = np.isin(burst, j["burst"].to_numpy()) | follows
+    in_explained_burst |= is_slo & np.isin(burst, burst[in_explained_burst])
     j_lvl = lvl[j["e"].to_numpy()]
     for level in np.unique(lvl[in_explained_burst]):
-        sel = j[j_lvl == level]
+        at_level = j_lvl == level
+        sel = j[at_level & ~is_slo[j["e"].to_numpy()]]
         if len(sel):
-            # each incident's earliest expected arrival, then the one closest to the episode
-            sel = sel.assign(lab=lab[sel["q"].to_numpy()]).drop_duplicates(["e", "lab"])
-            # the incident expected to arrive last before the episode started raised it
-            d = sel["t"] - sel["arrival"]
-            sel = sel.assign(after=d < 0, dist=d.abs()).sort_values(["e", "after", "dist", "q"], kind="stable")
-            best = sel.drop_duplicates("e")
+            sel = _nearest_evidence(sel.assign(lab=lab[sel["q"].to_numpy()]))
+            delay = model.delay_score(
+                (sel["t"] - sel["qt"]).to_numpy(), sel["hops"].to_numpy(dtype=np.float64), sel["origin"].to_numpy()
+            )
+            sel = sel.assign(score=delay).sort_values(["e", "score", "q"], ascending=[True, False, True], kind="stable")
+            best = _waves(sel.drop_duplicates(["e", "lab"]), model)
             b_e = best["e"].to_numpy()
             lab[b_e] = best["lab"].to_numpy()
             choice[b_e] = best["q"].to_numpy()
             hops[b_e] = best["hops"].to_numpy()
         fol = np.flatnonzero(follows & (lvl == level))
         if fol.size:
-            lab[fol] = _sibling_labels(fol, burst, t, lab, choice, first=is_slo[fol])
+            _follow_siblings(fol, burst, t, lab, choice, hops)
+        slo = np.flatnonzero(is_slo & in_explained_burst & (lvl == level))
+        if slo.size:
+            _slo_labels(slo, j[at_level], live, lab, choice, hops, model)
     return lab, choice, hops
 
 
-def _propagation_lag(links: pd.DataFrame, bursts: pd.DataFrame) -> float:
-    """Median seconds per hop between a dependency's first alert and its caller's, over the
-    links of this alert stream (0 when there are none)."""
-    if links.empty:
-        return 0.0
-    t0 = bursts.set_index("burst")["t0"]
-    b = links["burst"].to_numpy(dtype=np.int64)
-    p = links["parent"].to_numpy(dtype=np.int64)
-    h = links["hops"].to_numpy(dtype=np.float64)
-    per_hop = (t0.reindex(b).to_numpy() - t0.reindex(p).to_numpy()) / np.maximum(h, 1.0)
-    per_hop = per_hop[np.isfinite(per_hop) & (per_hop >= 0)]
-    return float(np.median(per_hop)) if per_hop.size else 0.0
+def _showing_odds(cfg: np.ndarray, t_or_never: np.ndarray, due: np.ndarray, model: _Propagation) -> np.ndarray:
+    """Log odds of each configuration's incidents showing on the service or not (m x k arrival
+    indices into *t_or_never*; *due*: when each incident is expected there).
+
+    A service already alerting for another incident masks a later one: its alerts are already
+    firing, so the later fault adds no new alert there or only a few. Only an incident that is
+    first on the service pays the odds of showing (or of staying quiet though due first).
+    """
+    arr = t_or_never[cfg]
+    when = np.where(np.isfinite(arr), arr, due[None, :])
+    k = cfg.shape[1]
+    if k > 1:
+        order = np.sort(arr, axis=1)
+        lowest = np.argmin(arr, axis=1)
+        others = np.where(np.arange(k)[None, :] == lowest[:, None], order[:, 1:2], order[:, 0:1])
+    else:
+        others = np.full_like(arr, np.inf)
+    first = when <= others
+    odds = np.where(np.isfinite(arr), model.log_arrive, model.log_absent)
+    return np.where(first, odds, 0.0).sum(axis=1)
 
 
-def _sibling_labels(
-    rows: np.ndarray, burst: np.ndarray, t: np.ndarray, lab: np.ndarray, choice: np.ndarray, first: np.ndarray
-) -> np.ndarray:
-    """Label of a sibling (same burst, explained by a dependency) for each of *rows*: the first
-    started before it where *first*, else the latest before; failing that the earliest after;
-    failing that the row's own label."""
+def _slo_labels(
+    rows: np.ndarray,
+    j: pd.DataFrame,
+    live: pd.DataFrame,
+    lab: np.ndarray,
+    choice: np.ndarray,
+    hops: np.ndarray,
+    model: _Propagation,
+) -> None:
+    """Label the SLO alerts *rows* in place. An SLO burn follows the fault burning it by a lag of
+    its own: each SLO alert goes with the incident whose arrival on the service best explains
+    it: the incident's first other alert there, or, for an incident with no other alert there,
+    its arrival expected from its dependency alerts (first alert plus a hop delay per hop).
+    An SLO alert with neither stays with its own incident."""
+    burst = live["burst"].to_numpy()
+    t = live["start"].to_numpy()
+    is_slo = live["kind"].eq("slo").to_numpy()
+    sib = np.flatnonzero(~is_slo & np.isin(burst, burst[rows]))
+    seen = pd.DataFrame({"burst": burst[sib], "lab": lab[sib], "a": t[sib], "var": 0.0, "q": choice[sib], "hops": hops[sib]})
+    seen = seen.sort_values("a", kind="stable").drop_duplicates(["burst", "lab"])
+    want = pd.DataFrame({"e": rows, "burst": burst[rows], "t": t[rows]})
+    cand = want.merge(seen, on="burst")
+    ev = j[j["e"].isin(rows)]
+    if len(ev):
+        ev = _nearest_evidence(ev.assign(lab=lab[ev["q"].to_numpy()]))
+        mean, var = model.expected(ev["hops"].to_numpy(dtype=np.float64), ev["origin"].to_numpy())
+        ev = ev.assign(a=ev["qt"] + mean, var=var)
+        cand = pd.concat([cand, ev[["e", "burst", "t", "lab", "a", "var", "q", "hops"]]], ignore_index=True)
+    if len(cand):
+        # an incident seen on the service is dated by its own alert there, not by its dependencies
+        cand = cand.sort_values(["e", "lab", "var", "a"], kind="stable").drop_duplicates(["e", "lab"])
+        var = model.slo_sigma**2 + cand["var"].to_numpy(dtype=np.float64)
+        lag = cand["t"].to_numpy() - cand["a"].to_numpy(dtype=np.float64) - model.slo_mu
+        cand = cand.assign(score=-0.5 * lag * lag / var - 0.5 * np.log(var))
+        best = cand.sort_values(["e", "score"], ascending=[True, False], kind="stable").drop_duplicates("e")
+        e = best["e"].to_numpy(dtype=np.int64)
+        lab[e] = best["lab"].to_numpy().astype(lab.dtype)
+        choice[e] = best["q"].to_numpy(dtype=np.int64)
+        hops[e] = best["hops"].to_numpy(dtype=np.int64)
+
+
+def _waves(sel: pd.DataFrame, model: _Propagation) -> pd.DataFrame:
+    """The chosen row per episode of *sel* (candidate incidents, best evidence first): the only
+    candidate where a burst has one, else the joint choice of :func:`_split_burst`."""
+    many = sel.groupby("burst")["lab"].transform("nunique").to_numpy() > 1
+    simple = sel[~many].drop_duplicates("e")
+    hard = sel[many]
+    if hard.empty:
+        return simple
+    keep: list[int] = []
+    for _, g in hard.groupby("burst", sort=False):
+        keep.extend(_split_burst(g, model))
+    return pd.concat([simple, hard.loc[keep]])
+
+
+_UNEXPLAINED = -1e6
+"""Log-likelihood of an alert no arrived incident explains: never chosen while one can."""
+
+_EXHAUSTIVE = 20_000
+"""Most arrival configurations of one burst searched exhaustively; beyond, coordinate ascent."""
+
+
+def _split_burst(g: pd.DataFrame, model: _Propagation) -> list[int]:
+    """Split one burst between the incidents that could explain it; return one row label of *g*
+    per episode (its incident and evidence).
+
+    Each candidate incident either arrives at the service at one of its episodes or never shows
+    there. A configuration of arrivals scores the log-likelihood of each arrival (hop delay from
+    the incident's evidence, times the odds of showing at all) or of its absence, plus each
+    episode's likelihood under the arrived incident that explains it best (how soon after that
+    arrival it fired). Small bursts try every configuration; large ones start from reading the
+    alerts in time order and move one or two arrivals at a time while the score rises.
+    """
+    eps, e_idx = np.unique(g["e"].to_numpy(), return_inverse=True)
+    f_idx = np.unique(g["lab"].to_numpy(), return_inverse=True)[1]
+    n, k = eps.size, int(f_idx.max()) + 1
+    t = np.zeros(n)
+    t[e_idx] = g["t"].to_numpy()
+    member = np.zeros((k, n), dtype=bool)
+    member[f_idx, e_idx] = True
+    row_of = np.full((k, n), -1, dtype=np.int64)
+    row_of[f_idx, e_idx] = g.index.to_numpy()
+    qt = g["qt"].to_numpy()
+    h = g["hops"].to_numpy(dtype=np.float64)
+    origin = g["origin"].to_numpy()
+    # arrive[f, a]: incident f arriving at episode a's start; column n: f never showing here
+    arrive = np.zeros((k, n + 1))
+    due = np.zeros(k)
+    mean, _ = model.expected(h, origin)
+    for f in range(k):
+        r = f_idx == f
+        arrive[f, :n] = np.max(model.delay_score(t[None, :] - qt[r][:, None], h[r][:, None], origin[r][:, None]), axis=0)
+        arrive[f, :n] = np.where(member[f], arrive[f, :n], -np.inf)
+        due[f] = np.min(qt[r] + mean[r])
+    t_or_never = np.r_[t, np.inf]
+    # waves[f, a, e]: episode e under incident f arrived at episode a
+    waves = np.full((k, n + 1, n), -np.inf)
+    wt = model.wave_score(t[None, :] - t[:, None])
+    # the arriving alert is dated by the arrival itself: no wave term of its own
+    wt[np.arange(n), np.arange(n)] = 0.0
+    waves[:, :n, :] = np.where(member[:, None, :], wt[None, :, :], -np.inf)
+    options = [np.r_[np.flatnonzero(member[f]), n] for f in range(k)]
+    fs = np.arange(k)[None, :]
+
+    def score(cfg: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        w = waves[fs, cfg]  # configurations x incidents x episodes
+        best = w.max(axis=1)
+        total = arrive[fs, cfg].sum(axis=1) + np.maximum(best, _UNEXPLAINED).sum(axis=1)
+        return total + _showing_odds(cfg, t_or_never, due, model), np.where(best > _UNEXPLAINED, w.argmax(axis=1), -1)
+
+    if math.prod(len(o) for o in options) <= _EXHAUSTIVE:
+        grid = np.stack(np.meshgrid(*options, indexing="ij"), axis=-1).reshape(-1, k)
+        total, who_all = score(grid)
+        who = who_all[int(np.argmax(total))]
+    else:
+        cfg = np.full(k, n)
+        for e in np.argsort(t, kind="stable"):
+            arrived = cfg < n
+            now = np.where(arrived, waves[np.arange(k), cfg, e], arrive[:, e] + model.log_arrive)
+            f = int(np.argmax(now))
+            if not arrived[f]:
+                cfg[f] = e
+        total, who_all = score(cfg[None, :])
+        cur, who = float(total[0]), who_all[0]
+        for _ in range(10):
+            moved = False
+            for f in range(k):
+                for f2 in range(f + 1, k):
+                    a, b = options[f], options[f2]
+                    trials = np.repeat(cfg[None, :], len(a) * len(b), axis=0)
+                    trials[:, f] = np.repeat(a, len(b))
+                    trials[:, f2] = np.tile(b, len(a))
+                    total, whos = score(trials)
+                    i = int(np.argmax(total))
+                    if total[i] > cur + 1e-9:
+                        cur, who, cfg, moved = float(total[i]), whos[i], trials[i], True
+            if not moved:
+                break
+    # every episode is someone's candidate, so an arrival at it always beats _UNEXPLAINED
+    who = np.where(who >= 0, who, np.argmax(member, axis=0))
+    return [int(row_of[who[e], e]) for e in range(n)]
+
+
+def _follow_siblings(
+    rows: np.ndarray, burst: np.ndarray, t: np.ndarray, lab: np.ndarray, choice: np.ndarray, hops: np.ndarray
+) -> None:
+    """Give each of *rows* (in place) the incident and evidence of a sibling on its burst that
+    a dependency explains: the latest started before it, else the earliest after; a row with
+    no such sibling keeps its own."""
     leaders = np.flatnonzero(choice >= 0)
-    out = lab[rows].copy()
     if leaders.size == 0:
-        return out
-    lead = pd.DataFrame({"burst": burst[leaders], "t": t[leaders], "lab": lab[leaders]}).sort_values("t", kind="stable")
+        return
+    lead = pd.DataFrame({"burst": burst[leaders], "t": t[leaders], "row": leaders}).sort_values("t", kind="stable")
     want = pd.DataFrame({"burst": burst[rows], "t": t[rows], "k": np.arange(rows.size)}).sort_values("t", kind="stable")
     got = np.zeros(rows.size, dtype=bool)
-    earliest = lead.drop_duplicates("burst").rename(columns={"t": "t_first", "lab": "lab_first"})
-    w = want.merge(earliest, on="burst", how="left")
-    take = first[w["k"].to_numpy()] & (w["t_first"] <= w["t"]).to_numpy()
-    k = w["k"].to_numpy()[take]
-    out[k] = w["lab_first"].to_numpy()[take].astype(out.dtype)
-    got[k] = True
     for direction in ("backward", "forward"):
         m = pd.merge_asof(want, lead, on="t", by="burst", direction=direction)
-        hit = m["lab"].notna().to_numpy() & ~got[m["k"].to_numpy()]
+        hit = m["row"].notna().to_numpy() & ~got[m["k"].to_numpy()]
         k = m["k"].to_numpy()[hit]
-        out[k] = m["lab"].to_numpy()[hit].astype(out.dtype)
+        src = m["row"].to_numpy()[hit].astype(np.int64)
+        lab[rows[k]], choice[rows[k]], hops[rows[k]] = lab[src], choice[src], hops[src]
         got[k] = True
-    return out
 
 
 def _split_bursts(
@@ -692,8 +1043,10 @@ def _split_bursts(
     old = live["burst"].to_numpy()
     sub, _ = pd.factorize(pd.Series(old) * (int(label.max()) + 1 if len(label) else 1) + label)
     sub = sub.astype(np.int64)
-    frame = pd.DataFrame({"sub": sub, "burst": old, "lab": label, "t": live["start"].to_numpy(),
-                          "t1": live["active_end"].to_numpy(), "choice": choice, "hops": hops})  # fmt: skip
+    frame = pd.DataFrame(
+        {"sub": sub, "burst": old, "lab": label, "t": live["start"].to_numpy(),
+         "t1": live["active_end"].to_numpy(), "choice": choice, "hops": hops}
+    )  # fmt: skip
     table = frame.groupby("sub", sort=True).agg(
         burst=("burst", "first"), comp=("lab", "first"), t0=("t", "min"), t1=("t1", "max"), n=("t", "size")
     )
@@ -708,18 +1061,23 @@ def _split_bursts(
     new_links = pd.DataFrame(
         {"burst": chosen["sub"].to_numpy(), "parent": sub[chosen["choice"].to_numpy()],
          "hops": chosen["hops"].to_numpy(), "silent": None}
-    )  # fmt: skip
-    # links of unexplained bursts (silent causes, cycles) carry over to their one sub-burst
-    by_orig = table.drop_duplicates("orig").set_index("orig")
-    rest = links[~links["burst"].isin(table.loc[table["burst"].isin(new_links["burst"]), "orig"])]
-    rest = rest[rest["burst"].isin(by_orig.index) & rest["parent"].isin(by_orig.index)]
+    )
+    # links of unexplained bursts (silent causes, cycles) carry over to their sub-bursts, to the
+    # part of the parent that went to the same incident
+    part = table.set_index(["orig", "comp"])["burst"]
+    rest = links.merge(table[["orig", "burst", "comp"]].rename(columns={"orig": "old", "burst": "sub"}), left_on="burst", right_on="old")
+    rest = rest[~rest["sub"].isin(new_links["burst"])]
+    keys = pd.MultiIndex.from_arrays([rest["parent"].to_numpy(), rest["comp"].to_numpy()])
+    parent = part.reindex(keys).to_numpy()
+    ok = ~pd.isna(parent)
     carried = pd.DataFrame(
-        {"burst": by_orig.loc[rest["burst"], "burst"].to_numpy(), "parent": by_orig.loc[rest["parent"], "burst"].to_numpy(),
-         "hops": rest["hops"].to_numpy(), "silent": rest["silent"].to_numpy()}
-    )  # fmt: skip
-    carried = carried[~carried["burst"].isin(new_links["burst"])]
+        {"burst": rest["sub"].to_numpy()[ok], "parent": parent[ok].astype(np.int64),
+         "hops": rest["hops"].to_numpy()[ok], "silent": rest["silent"].to_numpy()[ok]}
+    )
     all_links = pd.concat([new_links, carried], ignore_index=True)
-    all_links = all_links[all_links["burst"] != all_links["parent"]]
+    comp = table.set_index("burst")["comp"]
+    same = comp.reindex(all_links["burst"]).to_numpy() == comp.reindex(all_links["parent"]).to_numpy()
+    all_links = all_links[same & (all_links["burst"] != all_links["parent"]).to_numpy()]
     return sub, table, all_links.reset_index(drop=True)
 
 
@@ -804,47 +1162,13 @@ def triage(
 
     live = ep[~(info | flap)].copy()
     live["active_end"] = np.where(live["resolved"], live["end"], max(now_t, float(live["start"].max()) if len(live) else now_t))
-    codes, uniques = pd.factorize(live["service"])
-    live["svc_code"] = codes
+    live["svc_code"] = pd.factorize(live["service"])[0]
     live["burst"] = _bursts(live, float(window)) if len(live) else np.zeros(0, dtype=np.int64)
-
-    bursts = (
-        live.groupby("burst", sort=True)
-        .agg(service=("service", "first"), t0=("start", "min"), t1=("active_end", "max"), n=("start", "size"))
-        .reset_index()
-    )
     pairs = _dependency_pairs(topology, int(max_hops)) if topology is not None and max_hops > 0 else pd.DataFrame(columns=["service", "dep", "hops"])
-    # a burst of only "other" alerts (a certificate expiring) explains a caller's pain poorly
-    weak = np.ones(len(bursts), dtype=bool)
-    weak[live.loc[~live["kind"].eq("other"), "burst"].to_numpy()] = False
-    bursts["weak"] = weak
-    links, candidates = _explanations(bursts, pairs, float(window))
-    has_cause = np.zeros(len(bursts), dtype=bool)
-    has_cause[live.loc[live["kind"].eq("cause"), "burst"].to_numpy()] = True
-    bursts["has_cause"] = has_cause
-    silent = _silent_causes(bursts, links, pairs, float(window))
-    links = pd.concat([links.assign(silent=None), silent], ignore_index=True) if len(silent) else links.assign(silent=None)
-    nb = len(bursts)
-    if nb:
-        graph = coo_matrix(
-            (np.ones(len(links)), (links["burst"].to_numpy(dtype=np.int64), links["parent"].to_numpy(dtype=np.int64))),
-            shape=(nb, nb),
-        )
-        _, comp = connected_components(graph, directed=True, connection="weak")
-    else:
-        comp = np.zeros(0, dtype=np.int64)
-    bursts["comp"] = comp
-    live["comp"] = comp[live["burst"].to_numpy()]
-    if len(candidates):
-        label, choice, hop = _attribute(live, candidates, links, bursts, pairs, float(window))
-        sub, bursts, links = _split_bursts(live, bursts, links, label, choice, hop)
-        live["burst"] = sub
-        codes = pd.factorize(bursts["comp"], sort=True)[0]
-        bursts["comp"] = codes
-        live["comp"] = codes[sub]
+    bursts, links, model = _group(live, pairs, float(window))
 
     symptom_of = _symptoms(live, pairs)
-    incidents, ids = _build_incidents(live, bursts, links, symptom_of, topology, float(window), now_t)
+    incidents, ids = _build_incidents(live, bursts, links, symptom_of, topology, float(window), model)
     live["incident"] = ids[live["comp"].to_numpy()]
     sym_mask = live.index.isin(symptom_of.index)
     live.loc[sym_mask, "suppressed"] = "symptom"
@@ -856,6 +1180,58 @@ def triage(
     suppressed.sort(key=lambda s: (order.get(s.incident or "", len(order)), s.reason, s.fingerprint))
     keep = ["fingerprint", "start", "end", "resolved", "service", "alertname", "severity", "kind", "notifications", "incident", "suppressed"]
     return TriageResult(incidents, suppressed, ep[keep].reset_index(drop=True), len(alerts))
+
+
+def _group(live: pd.DataFrame, pairs: pd.DataFrame, window: float) -> tuple[pd.DataFrame, pd.DataFrame, _Propagation | None]:
+    """Group the bursts of *live* into incidents (steps 4 and 5 of the module docstring).
+
+    Sets ``live["burst"]`` (bursts split between incidents) and ``live["comp"]`` (the incident
+    of each episode) in place; returns the burst table (``burst, service, t0, t1, n, weak,
+    has_cause, comp`` and ``split``), the links saying what explains each burst, and the
+    propagation measured on the stream (None when no burst has a dependency alerting).
+    """
+    bursts = (
+        live.groupby("burst", sort=True)
+        .agg(service=("service", "first"), t0=("start", "min"), t1=("active_end", "max"), n=("start", "size"))
+        .reset_index()
+    )
+    # a burst of only "other" alerts (a certificate expiring) explains a caller's pain poorly
+    weak = np.ones(len(bursts), dtype=bool)
+    weak[live.loc[~live["kind"].eq("other"), "burst"].to_numpy()] = False
+    has_cause = np.zeros(len(bursts), dtype=bool)
+    has_cause[live.loc[live["kind"].eq("cause"), "burst"].to_numpy()] = True
+    bursts["weak"], bursts["has_cause"] = weak, has_cause
+    links, candidates = _explanations(bursts, pairs, window)
+    links = links.assign(silent=None)
+    comp = _components(links, len(bursts))
+    live["comp"] = comp[live["burst"].to_numpy()]
+    bursts["comp"] = comp
+    if pairs.empty or bursts.empty:
+        return bursts, links, None
+    j = _episode_candidates(live, candidates, window)
+    # a dependency burst nothing explains is where its fault showed first
+    j["origin"] = ~j["parent"].isin(links["burst"]).to_numpy()
+    model = _fit_propagation(live, j, comp[live["burst"].to_numpy()], bursts, pairs, window)
+    silent = _silent_causes(bursts, links, pairs, model.together)
+    if len(silent):
+        links = pd.concat([links, silent], ignore_index=True)
+        comp = _components(links, len(bursts))
+        live["comp"] = comp[live["burst"].to_numpy()]
+        bursts["comp"] = comp
+    if candidates.empty:
+        return bursts, links, model
+    # an alert no dependency alert explains in time follows its siblings
+    explained = np.zeros(len(live), dtype=bool)
+    explained[j["e"].to_numpy()] = True
+    is_slo = live["kind"].eq("slo").to_numpy()
+    follows = np.isin(live["burst"].to_numpy(), candidates["burst"].to_numpy()) & ~explained & ~is_slo
+    label, choice, hops = _attribute(live, j, follows, model, pairs)
+    sub, bursts, links = _split_bursts(live, bursts, links, label, choice, hops)
+    live["burst"] = sub
+    codes = pd.factorize(bursts["comp"], sort=True)[0]
+    bursts["comp"] = codes
+    live["comp"] = codes[sub]
+    return bursts, links, model
 
 
 def _empty_episodes() -> pd.DataFrame:
@@ -928,7 +1304,7 @@ def _symptom_records(live: pd.DataFrame, symptom_of: pd.DataFrame) -> list[Suppr
         for fp, name, svc, inc, dep, cause, hops in zip(
             sub["fingerprint"], sub["alertname"], sub["service"], sub["incident"],
             sub["dep"], sub["cause_name"], sub["hops"], strict=True,
-        )  # fmt: skip
+        )
     ]
 
 
@@ -945,7 +1321,7 @@ def _build_incidents(
     symptom_of: pd.DataFrame,
     topology: Topology | None,
     window: float,
-    now: float,
+    model: _Propagation | None,
 ) -> tuple[list[Incident], np.ndarray]:
     """Incident objects, ranked, and the incident id of each component (index = component).
 
@@ -989,33 +1365,31 @@ def _build_incidents(
     entry_svcs = live[live["is_entry"]].groupby("comp")["service"].agg(lambda s: sorted(set(s)))
     crit_svcs = live[live["is_crit"]].groupby("comp")["service"].agg(lambda s: sorted(set(s)))
 
-    parent_of = dict(zip(links["burst"].tolist(), links["parent"].tolist(), strict=True))
-    hops_of = dict(zip(links["burst"].tolist(), links["hops"].tolist(), strict=True))
-    silent_of = {b: d for b, d in zip(links["burst"].tolist(), links["silent"].tolist(), strict=True) if d is not None}
-    b_service = bursts["service"].tolist()
-    b_t0 = bursts["t0"].tolist()
-    b_n = bursts["n"].tolist()
-    b_split = bursts["split"].tolist() if "split" in bursts else [False] * len(bursts)
-    names_by_burst = (
-        live.drop_duplicates(["burst", "alertname"]).groupby("burst", sort=True)["alertname"].agg(list).to_dict()
+    words = _Words(
+        parent_of=dict(zip(links["burst"].tolist(), links["parent"].tolist(), strict=True)),
+        hops_of=dict(zip(links["burst"].tolist(), links["hops"].tolist(), strict=True)),
+        silent_of={b: d for b, d in zip(links["burst"].tolist(), links["silent"].tolist(), strict=True) if d is not None},
+        service=bursts["service"].tolist(),
+        t0=bursts["t0"].tolist(),
+        n=bursts["n"].tolist(),
+        split=bursts["split"].tolist() if "split" in bursts else [False] * len(bursts),
+        names=live.drop_duplicates(["burst", "alertname"]).groupby("burst", sort=True)["alertname"].agg(list).to_dict(),
+        topology=topology,
+        nodes=set(topology.graph.nodes) if topology is not None else set(),
+        window=window,
+        model=model,
     )
     by_comp = bursts.sort_values(["comp", "t0"], kind="stable").groupby("comp", sort=True)["burst"].agg(list).tolist()
-    topo_nodes = set(topology.graph.nodes) if topology is not None else set()
 
     incidents: list[Incident] = []
     for comp, blist in enumerate(by_comp):
         a = agg.iloc[comp]
         opened = float(a["opened"])
         resolved = bool(a["resolved"])
-        roots = [b for b in blist if b not in parent_of] or blist[:1]
+        roots = [b for b in blist if b not in words.parent_of] or blist[:1]
         root = roots[0]
-        services = list(dict.fromkeys([b_service[root], *(b_service[b] for b in blist)]))
-        reasons = [
-            _burst_reason(b, root, parent_of, hops_of, silent_of, b_service, b_t0, b_n, names_by_burst, topology, topo_nodes, window, opened)
-            + (f"; {b_service[b]} alerted for several incidents at once, so each of its alerts went with the "
-               "incident whose dependency alerts had reached it last before the alert started" if b_split[b] else "")
-            for b in blist
-        ]
+        services = list(dict.fromkeys([words.service[root], *(words.service[b] for b in blist)]))
+        reasons = [_burst_reason(b, root, opened, words) for b in blist]
         facts = {
             "slo_on_entry": bool(a["slo_entry"]),
             "slo_anywhere": bool(a["slo"]),
@@ -1037,7 +1411,7 @@ def _build_incidents(
             why.append(f"entry service alerting: {_names(entry_svcs[comp])}")
         why.append(f"severity {top_sev[comp]}")
         reasons.append(f"impact {score:.0f}: " + "; ".join(why))
-        digest = hashlib.sha1(f"{a['first_fp']}|{opened!r}|{b_service[root]}".encode()).hexdigest()[:8]
+        digest = hashlib.sha1(f"{a['first_fp']}|{opened!r}|{words.service[root]}".encode()).hexdigest()[:8]
         incidents.append(
             Incident(
                 id=f"INC-{digest}",
@@ -1064,46 +1438,69 @@ def _build_incidents(
     return ranked, ids
 
 
-def _burst_reason(
-    b: int,
-    root: int,
-    parent_of: dict[int, int],
-    hops_of: dict[int, int],
-    silent_of: dict[int, str],
-    b_service: list[str],
-    b_t0: list[float],
-    b_n: list[int],
-    names_by_burst: dict[int, list[str]],
-    topology: Topology | None,
-    topo_nodes: set[str],
-    window: float,
-    opened: float,
-) -> str:
+@dataclass(frozen=True)
+class _Words:
+    """What the sentences about bursts need: their links, services, starts, sizes and alert
+    names, the topology, the window and the propagation measured on the stream (if any)."""
+
+    parent_of: dict[int, int]
+    hops_of: dict[int, int]
+    silent_of: dict[int, str]
+    service: list[str]
+    t0: list[float]
+    n: list[int]
+    split: list[bool]
+    names: dict[int, list[str]]
+    topology: Topology | None
+    nodes: set[str]
+    window: float
+    model: _Propagation | None
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'s' if n != 1 else ''}"
+
+
+def _burst_reason(b: int, root: int, opened: float, w: _Words) -> str:
     """One sentence saying why burst *b* belongs to its incident."""
-    svc = b_service[b]
-    what = f"{b_n[b]} alert{'s' if b_n[b] != 1 else ''} on {svc} ({_names(names_by_burst.get(b, []))})"
+    svc = w.service[b]
+    what = f"{_plural(w.n[b], 'alert')} on {svc} ({_names(w.names.get(b, []))})"
     if b == root:
-        text = f"{what} opened the incident at {_when(b_t0[b])}"
-        if topology is None:
+        text = f"{what} opened the incident at {_when(w.t0[b])}"
+        if w.topology is None:
             text += "; no topology, so alerts group by service and time only"
-        elif svc not in topo_nodes:
+        elif svc not in w.nodes:
             text += f"; {svc} is not in the topology, so only service and time group it"
-    elif b in silent_of:
+    elif b in w.silent_of:
+        together = " of each other, as two callers one hop from one cause do here" if w.model else ""
         text = (
-            f"{what} joined: {svc} and {b_service[parent_of[b]]} both depend on {silent_of[b]}, which has no "
-            f"alert of its own but may be the silent cause; their alerts started within {window:.0f} s"
+            f"{what} joined: {svc} and {w.service[w.parent_of[b]]} both depend on {w.silent_of[b]}, which has no "
+            f"alert of its own but may be the silent cause; their alerts started within "
+            f"{w.model.together if w.model else w.window:.0f} s{together}"
         )
-    elif b in parent_of:
-        p = parent_of[b]
-        h = int(hops_of[b])
+    elif b in w.parent_of:
+        p = w.parent_of[b]
+        h = int(w.hops_of[b])
         text = (
-            f"{what} joined: {svc} depends on {b_service[p]} ({h} hop{'s' if h != 1 else ''} in the "
-            f"dependency graph), whose alerts were active within {window:.0f} s of {_when(b_t0[b])}"
+            f"{what} joined: {svc} depends on {w.service[p]} ({_plural(h, 'hop')} in the "
+            f"dependency graph), whose alerts were active within {w.window:.0f} s of {_when(w.t0[b])}"
         )
+        if w.split[b] and w.model is not None:
+            m = w.model
+            mean, var = m.expected(np.array([float(h)]), np.array([p not in w.parent_of]))
+            text += (
+                f"; {svc} alerted for several incidents at once, and a fault reaches a service once, its "
+                f"alerts there firing together (within about {m.wave:.0f} s here), so each of its alerts went "
+                f"with the incident whose arrival explains it best: these started {w.t0[b] - w.t0[p]:.0f} s "
+                f"after this incident's first alert on {w.service[p]}, where {_plural(h, 'hop')} take{'s' if h == 1 else ''} "
+                f"{mean[0]:.0f} ± {math.sqrt(var[0]):.0f} s in these alerts"
+            )
+            if any(SLO_PATTERN.search(str(a).lower()) for a in w.names.get(b, [])):
+                text += f", and an SLO burn follows its fault by {m.slo_mu:.0f} ± {m.slo_sigma:.0f} s"
     else:
-        text = f"{what} joined through a dependency cycle at {_when(b_t0[b])}"
-    if b_n[b] > 1:
-        text += f"; they fired on {svc} within {window:.0f} s of each other or while one was still firing"
-    if b_t0[b] - opened > window:
-        text += f"; a late alert, {(b_t0[b] - opened) / 60:.0f} min after the incident opened, joined it while open"
+        text = f"{what} joined through a dependency cycle at {_when(w.t0[b])}"
+    if w.n[b] > 1:
+        text += f"; they fired on {svc} within {w.window:.0f} s of each other or while one was still firing"
+    if w.t0[b] - opened > w.window:
+        text += f"; a late alert, {(w.t0[b] - opened) / 60:.0f} min after the incident opened, joined it while open"
     return text

@@ -248,11 +248,12 @@ def test_real_alertmanager_samples_triage() -> None:
 def test_shared_caller_alerts_split_between_simultaneous_faults() -> None:
     """ads crashes at 0 and fe's pod 0 slows at 40; cart saturates at 100, checkout slows at 140
     and fe's pod 1 at 180. fe's alerts are one burst, but each goes with the fault that had just
-    reached fe; fe's SLO burn goes with the first of them; the reason says fe was shared."""
+    reached fe; fe's SLO burn, a minute after ads reached fe and before cart's fault did, goes
+    with ads; the reason says fe was shared."""
     alerts = [
         alert("a1", "PodCrashLooping", "ads", 0), alert("f0", "HighLatency", "fe", 40),
         alert("c1", "HighCPU", "cart", 100), alert("k1", "HighLatency", "checkout", 140),
-        alert("f1", "HighLatency", "fe", 180), alert("s1", "SLOBurnRate", "fe", 200, sev="critical"),
+        alert("f1", "HighLatency", "fe", 180), alert("s1", "SLOBurnRate", "fe", 100, sev="critical"),
     ]  # fmt: skip
     r = triage(alerts, shop())
     assert len(r.incidents) == 2
