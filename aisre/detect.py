@@ -161,7 +161,9 @@ def split_periods(case: Case, times: np.ndarray | None = None, *, guard: float =
     """Return the normal and abnormal periods of *case*.
 
     A case whose ``meta`` names ``normal_window`` and ``anomalous_window`` (data recorded apart)
-    uses them as they are. Otherwise the abnormal period starts *guard* seconds before
+    uses them, except that the abnormal period starts no later than *guard* seconds before
+    ``detected_at`` (a late alert), and right after a baseline recorded apart (a gap of more
+    than two samples), never inside the normal window. Otherwise the abnormal period starts *guard* seconds before
     ``detected_at`` (shrunk so that at least a third of the earlier samples stay normal) and the
     normal period is everything before it; without ``detected_at`` the window's midpoint is used.
     *times* are the sample times (default: the metric times, else the span and log times).
@@ -175,6 +177,18 @@ def split_periods(case: Case, times: np.ndarray | None = None, *, guard: float =
     normal = _window(case.meta.get("normal_window")) if case.meta else None
     abnormal = _window(case.meta.get("anomalous_window")) if case.meta else None
     if normal and abnormal:
+        after_normal = times[times > normal[1]]
+        floor = float(after_normal[0]) if len(after_normal) else abnormal[0]
+        if floor > normal[1] + 2.0 * step:
+            # a baseline recorded apart: everything recorded after it is what the alert is about,
+            # however late the alert (a late one must not hide the fault's first minutes)
+            start = min(abnormal[0], floor)
+        elif case.detected_at is not None:
+            # a detection at d means the fault was already visible at d - guard
+            start = max(floor, min(abnormal[0], float(case.detected_at) - guard))
+        else:
+            start = abnormal[0]
+        abnormal = (start, max(abnormal[1], start))
         return Periods(normal, abnormal, abnormal[0], step)
     start = float(times[0]) if len(times) else case.window[0]
     end = float(times[-1]) if len(times) else case.window[1]

@@ -454,7 +454,11 @@ def _shift_windows(meta: dict[str, Any], times: np.ndarray, delay: float) -> Non
         return
     times = np.unique(times)
     a0, a1 = float(aw[0]), float(aw[1])
-    contiguous = _is_window(nw) and float(nw[1]) < a0 and not np.any((times > float(nw[1])) & (times < a0))
+    # contiguous: the normal rows run into the anomalous ones (no row and no more than two
+    # sampling periods between them); RCD's baseline, recorded days apart, is not
+    step = float(np.median(np.diff(times))) if times.size > 1 else 0.0
+    contiguous = (_is_window(nw) and float(nw[1]) < a0 <= float(nw[1]) + 2.0 * step
+                  and not np.any((times > float(nw[1])) & (times < a0)))
     floor = float(nw[0]) if contiguous else a0
     pool = times[(times >= floor) & (times <= a1)]
     if pool.size == 0:
