@@ -214,3 +214,19 @@ def test_a_slower_callee_does_not_explain_its_callers_errors() -> None:
         errors.append(pd.DataFrame({"time": t, "entity": s, "metric": "error_rate", "value": v}))
     case = replace(case, metrics=pd.concat([case.metrics, *errors], ignore_index=True))
     assert top(case) == ["api"]
+
+
+def test_a_crash_loop_outweighs_a_sibling_that_only_looks_slow() -> None:
+    """cart's pod is killed and backs off again and again (Kubernetes events) while calls to its
+    sibling cur merely look much slower (callers held up by the failing cart): the crash loop is
+    the root. One restart alone would not outweigh a latency jump that large."""
+    services = ["fe", "cart", "cur", "x", "y"]
+    case = make_case(services, latency={"cur": (12.0, 0.0), "fe": (3.0, 5.0)},
+                     edges=[("fe", "cart"), ("fe", "cur"), ("fe", "x"), ("fe", "y")])
+    times = FAULT_AT + np.array([0.0, 0.0, 5.0, 5.0, 19.0, 19.0])
+    reasons = ["Killing", "Killed", "Error", "BackOff", "Error", "BackOff"]
+    ev = pd.DataFrame({"time": times, "entity": "cart-6d4f9c7b8d-x2k4q", "kind": "k8s", "reason": reasons,
+                       "message": "container cart exited", "attributes": "{}"})
+    case = replace(case, events=ev)
+    r = CausalRanker().rank(case)
+    assert r.entities()[0] == "cart" and r.hypotheses[0].fault == "crash"

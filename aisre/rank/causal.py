@@ -70,6 +70,9 @@ simulator development cases values from 0.4 to 0.7 score alike. Fusing there giv
 (Nezha OB 0.77, TT 0.52, simulator 0.75) against 0.65 for metrics alone (0.81, 0.26, 0.79) and
 0.66 for always fusing."""
 
+CRASH_REPEAT_CAP = 5
+"""Crash events of one entity (killed, back-off, error exit) that add up to its event score."""
+
 DETAILED = 10
 """Hypotheses that get a fault kind and an evidence chain (the rest are ranked only)."""
 
@@ -236,7 +239,13 @@ def _event_signals(case: Case, split: float, owner: dict[str, str], known: set[s
         if ch.service and split - 900 <= ch.time <= split + 300:
             rows.append({"signal": "event:deploy", "entity": ch.service, "kind": "event", "score": 20.0, "onset": float(ch.time),
                              "baseline": 0.0, "peak": 1.0, "caller": None, "callee": None, "service": ch.service})
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    if len(out):
+        # a crash loop (killed, back-off, killed again) is stronger evidence than one restart
+        crash = out["signal"].eq("event:crash")
+        n = out[crash].groupby("entity")["signal"].transform("size").clip(upper=CRASH_REPEAT_CAP)
+        out.loc[crash, "score"] = 20.0 * n
+    return out
 
 
 def _instance_owner(topo: Topology | None) -> dict[str, str]:
