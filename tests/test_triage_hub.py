@@ -130,7 +130,7 @@ def test_large_bursts_are_split_by_coordinate_ascent_to_the_same_answer(monkeypa
     time; on the hub case it finds the exhaustive answer."""
     alerts = [*cart_fault(0), *ads_fault(120), pod_alert("HighErrorRate", "fe", 1, 175)]
     full = triage(alerts, shop())
-    monkeypatch.setattr(triage_module, "_EXHAUSTIVE", 1)
+    monkeypatch.setattr(triage_module.hub, "_EXHAUSTIVE", 1)
     ascent = triage(alerts, shop())
     assert [sorted(i.alerts + i.symptoms) for i in ascent.incidents] == [sorted(i.alerts + i.symptoms) for i in full.incidents]
     assert incident_of(ascent, "HighLatency/fe-2") == incident_of(ascent, "KubePodCrashLooping/ads-0")
