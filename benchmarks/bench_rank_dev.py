@@ -7,7 +7,7 @@ iterations while developing :mod:`aisre.rank.causal`.
     .venv/bin/python benchmarks/bench_rank_dev.py [--methods aisre,nsigma] [--delay S] [DATASET...]
 
 DATASET is one of rcd, nezha-ob, nezha-tt, petshop, rcaeval, simulator (default: all that load);
-``--big`` also times a ``random:1000`` simulated case.
+``--big`` also times a ``random:1000`` simulated case and the shared RCAEval (RE2-sized) cases.
 """
 
 from __future__ import annotations
@@ -102,6 +102,29 @@ def evaluate(name: str, cases: Iterable[Case], methods: list[str], delay: float 
                 print("   miss", *miss)
 
 
+def time_re2_sized(methods: list[str], repeat: int = 5) -> None:
+    """Print the median seconds per ranking (detection included) of the shared RCAEval cases, an
+    RCAEval RE2-sized case (about 1,200 rows of 70-odd metrics); no ground truth is needed."""
+    import aisre.datasets as ds
+
+    try:
+        cases = list(ds.load(SHARED / "rcaeval", format="rcaeval"))
+    except Exception as exc:  # noqa: BLE001  (absent data must not stop the other figures)
+        print(f"rcaeval-sized timing skipped: {exc}", file=sys.stderr)
+        return
+    for c in cases:
+        series = len(c.metrics[['entity', 'metric']].drop_duplicates())
+        shape = f"{c.metrics['time'].nunique()} rows x {series} series"
+        for m in methods:
+            ranker = get_ranker(m)
+            secs = []
+            for _ in range(repeat):
+                t = time.perf_counter()
+                ranker.rank(c)
+                secs.append(time.perf_counter() - t)
+            print(f"{c.id} ({shape}) {m:<7} median {statistics.median(secs):.3f}s per case", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Parse arguments and run the benchmark."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -109,7 +132,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--methods", default="aisre,nsigma")
     p.add_argument("--delay", type=float, default=0.0)
     p.add_argument("-v", "--verbose", action="store_true")
-    p.add_argument("--big", action="store_true", help="time one random:1000 simulated case")
+    p.add_argument("--big", action="store_true",
+                   help="time one random:1000 simulated case and the RE2-sized shared RCAEval cases")
     a = p.parse_args(argv)
     if a.big:
         import aisre.simulator as sim
@@ -122,6 +146,7 @@ def main(argv: list[str] | None = None) -> None:
             r = get_ranker(m).rank(case)
             print(f"random:1000 {m:<7} rank {time.perf_counter() - t:.1f}s (simulate {made:.1f}s) "
                   f"top {r.entities()[:3]} truth {case.truth.service if case.truth else None}", flush=True)
+        time_re2_sized(a.methods.split(","))
     for name in a.datasets:
         try:
             cases = load_cases(name)
