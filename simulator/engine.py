@@ -40,7 +40,6 @@ from typing import Any
 
 import numpy as np
 import simpy
-from numpy.lib.recfunctions import structured_to_unstructured
 from simpy.events import NORMAL, Event, Timeout
 
 from .faults import ResolvedFault
@@ -88,10 +87,11 @@ AUTOSCALE_PERIOD = 15.0
 """Seconds between autoscaler evaluations (the HPA sync period)."""
 
 _RECORD_TYPES = "ddqqqqqqdqqqdq"  # per RECORD_FIELDS: d a float, q an integer
-_RECORD = struct.Struct("<" + _RECORD_TYPES)
-_RECORD_DTYPE = np.dtype([(f, "<f8" if t == "d" else "<i8") for f, t in zip(RECORD_FIELDS, _RECORD_TYPES)])
+_RECORD = struct.Struct("=" + _RECORD_TYPES)  # native order, standard sizes: no padding
+_INT_FIELDS = [k for k, t in enumerate(_RECORD_TYPES) if t == "q"]
 
 _BUF = 1 << 15
+_LEAF, _CALL, _ASYNC, _PARALLEL = range(4)  # kinds of entries in Engine.ep_calls
 _NO_CONNECTION = -1  # _pooled's own failure to get a connection, unlike a callee's POOL status
 
 
@@ -141,10 +141,10 @@ def _draws(draw: Any, *args: Any) -> Any:
 
 class _Sleep(Timeout):
     """A simpy Timeout made by :meth:`Engine._sleep` (and inlined copies of it) without the
-    class call: value and outcome are class defaults, so only its callbacks are per event."""
+    class call: only the attributes that processing it reads are set (callbacks, value, ok)."""
 
-    _ok = True
-    _value = None
+    def _desc(self) -> str:
+        return "Timeout()"
 
 
 class _Env(simpy.Environment):
@@ -209,6 +209,10 @@ class Engine:
         self._compile()
         self._u = chain.from_iterable(_draws(rng.random, _BUF)).__next__
         self._w = chain.from_iterable(_draws(rng.lognormal, -0.5 * 0.47**2, 0.47, _BUF)).__next__
+        # what the call loop in _serve reads on every call (these lists and dicts are only ever
+        # changed in place, so binding them once is safe)
+        self._hot = (self.limited, self.routable, self.rr, self.ready, self.slots, self.share, self.cpu_acc, self.ep_work,
+                     self.pools, self._w, self.env._queue, self.env._eid.__next__)  # fmt: skip
         self.recs: list[Any] = []
         self.events: list[tuple[float, str, str, str, str, dict[str, Any]]] = []
         self.logs: list[tuple[float, str, str, str, str, str | None]] = []
@@ -268,6 +272,9 @@ class Engine:
         self.parts: list[dict[str, float]] = [{} for _ in range(self.n_inst)]
         self.slow = [1.0] * self.n_inst
         self.app_share = [1.0] * self.n_inst
+        # derived, for the hot path: running and under no fault; the CPU cores the app may use
+        self.ready = [u and not f for u, f in zip(self.up, self.flag)]
+        self.share = [c * a for c, a in zip(self.cores, self.app_share)]
         self.delay = [0.0] * self.n_inst
         self.loss = [0.0] * self.n_inst
         self.err_p = [0.0] * self.n_inst
@@ -319,9 +326,29 @@ class Engine:
                         steps.append(self._compile_call(step))
                 self.ep_steps[self.ep_index[(s.name, e.name)]] = steps
         self.ep_leaf = [not steps for steps in self.ep_steps]
+        self._compile_calls()
         entries = topo.entry_endpoints()
         self.entry_eps = [self.ep_index[(s, e)] for s, e, _ in entries]
         self.entry_weights = [w for _, _, w in entries]
+
+    def _compile_calls(self, inline: bool = True) -> None:
+        """Set ``ep_calls``: each endpoint's calls in the order it makes them, one entry per call
+        (a call with ``count: 3`` is three), as ``(kind, service, endpoint, optional, retries,
+        timeout, pool, last)``; a parallel group is one entry with the group's compiled calls in
+        place of the service. ``last`` marks the end of a step, where a request checks that its
+        instance is still the one it started on. *inline* False sends every call through
+        :meth:`_serve` (the model without its fast path, for tests)."""
+        self.ep_calls: list[list[tuple[Any, ...]]] = []
+        for steps in self.ep_steps:
+            calls: list[tuple[Any, ...]] = []
+            for step in steps:
+                if type(step) is list:
+                    calls.append((_PARALLEL, step, -1, False, 0, 0.0, 0, True))
+                    continue
+                cs, ce, count, optional, retries, timeout, pool, asynchronous = step
+                kind = _ASYNC if asynchronous else _LEAF if inline and self.ep_leaf[ce] else _CALL
+                calls.extend((kind, cs, ce, optional, retries, timeout, pool, k == count - 1) for k in range(count))
+            self.ep_calls.append(calls)
 
     def _compile_call(self, c: Call) -> tuple[int, int, int, bool, int, float, int, bool]:
         return (
@@ -384,15 +411,18 @@ class Engine:
         down = self.down + [(i, t0, now) for i, t0 in self.down_since.items()]
         # records left as None belong to requests still in flight: drop them
         recs = self.recs
-        done = list(map(is_not, recs, repeat(None)))
-        ids = np.flatnonzero(np.array(done, dtype=bool))
+        done = bytes(map(is_not, recs, repeat(None)))
+        ids = np.flatnonzero(np.frombuffer(done, dtype=np.uint8)).astype(np.int64)
         # struct packs a row's numbers in C with their own types (no temporary float per int),
         # several times faster than numpy converting the tuples' items one by one
-        packed = np.frombuffer(b"".join(starmap(_RECORD.pack, compress(recs, done))), dtype=_RECORD_DTYPE)
-        records = structured_to_unstructured(packed, dtype=np.float64) if packed.size else np.zeros((0, len(RECORD_FIELDS)))
+        packed = b"".join(starmap(_RECORD.pack, compress(recs, done)))
+        width = len(RECORD_FIELDS)
+        records = np.frombuffer(packed, dtype="=f8").reshape(-1, width).copy()
+        ints = np.frombuffer(packed, dtype="=i8").reshape(-1, width)
+        records[:, _INT_FIELDS] = ints[:, _INT_FIELDS]
         return EngineResult(
             records=records,
-            ids=ids.astype(np.int64),
+            ids=ids,
             events=self.events,
             logs=self.logs,
             down=down,
@@ -417,7 +447,7 @@ class Engine:
             dt = t - env._now
             if dt > 0:
                 ev = _new(_Sleep)  # self._sleep(dt), inlined
-                ev.callbacks = []
+                ev.callbacks, ev._value, ev._ok = [], None, True
                 _push(queue, (env._now + dt, NORMAL, next(eid), ev))
                 yield ev
             ep = eps[e]
@@ -431,7 +461,7 @@ class Engine:
             raise ValueError(f"Negative delay {delay}")
         env = self.env
         ev = _new(_Sleep)
-        ev.callbacks = []
+        ev.callbacks, ev._value, ev._ok = [], None, True
         _push(env._queue, (env._now + delay, NORMAL, next(env._eid), ev))
         return ev
 
@@ -517,7 +547,7 @@ class Engine:
         ep_i = epoch[i]
         work = self.ep_work[ep] * self._w()
         active = self.active
-        share = self.cores[i] * self.app_share[i] / (active[i] + 1)
+        share = self.share[i] / (active[i] + 1)
         t_work = work / (share if share < 1.0 else 1.0)  # noqa: FURB136 (no call on the hot path)
         if flagged:
             t_work *= self.slow[i]
@@ -546,131 +576,122 @@ class Engine:
                 pe = self.ep_err.get((i, ep), 0.0)
                 if pe and self._u() < pe:
                     status = EXCEPTION
-        steps = self.ep_steps[ep]
-        if status == OK and steps:
+        calls = self.ep_calls[ep]
+        if status == OK and calls:
             # the calls: the names the loop uses on every call, bound once per request
-            leaf = self.ep_leaf
-            limited = self.limited
-            routable_of = self.routable
-            rr = self.rr
-            up = self.up
-            slots = self.slots
-            cores = self.cores
-            app_share = self.app_share
-            cpu_acc = self.cpu_acc
-            ep_work = self.ep_work
-            pools = self.pools
-            w = self._w
-            queue, eid = env._queue, env._eid
-            for step in steps:
-                if type(step) is list:
+            limited, routable_of, rr, ready, slots, share_of, cpu_acc, ep_work, pools, w, queue, eid = self._hot
+            for kind, cs, ce, optional, retries, timeout, pool, last in calls:
+                if kind == _PARALLEL:
                     procs = [
                         env.process(self._attempts(trace, rec, i, c[0], c[1], c[4], c[5], deadline))
-                        for c in step
+                        for c in cs
                         for _ in range(c[2])
                     ]
                     yield env.all_of(procs)
-                    opts = [c for c in step for _ in range(c[2])]
+                    opts = [c for c in cs for _ in range(c[2])]
                     for c, p in zip(opts, procs):
                         if p.value != OK and not c[3]:
                             status, detail = (TIMEOUT if env._now >= deadline else UPSTREAM), c[0]
                             break
+                    if status != OK:
+                        break
+                elif kind == _ASYNC:
+                    env.process(self._attempts(trace, rec, i, cs, ce, retries, timeout, env._now + timeout))
                 else:
-                    cs, ce, count, optional, retries, timeout, pool, asynchronous = step
-                    fast = leaf[ce]
-                    for _ in range(count):
-                        if asynchronous:
-                            env.process(self._attempts(trace, rec, i, cs, ce, retries, timeout, env._now + timeout))
-                            continue
-                        conn = None
-                        if pool:
-                            # _pooled inlined while a connection is free; a wait goes to _pooled
-                            key = (i, cs)
-                            conn = pools.get(key)
-                            if conn is None:
-                                conn = pools[key] = _Sem(pool)
-                            if self.pool_fault:
-                                leak = self.pool_leak.get(key, 0.0)
-                                conn.cap = max(0, conn.base - math.ceil(leak * conn.base - 1e-9))
-                            if conn.busy >= conn.cap:
-                                r = yield from self._pooled(trace, rec, i, cs, ce, retries, timeout, deadline, pool)
-                                conn = False
-                            else:
-                                conn.busy += 1
-                        if conn is not False:
-                            # _attempts inlined: this loop runs once per call, the hottest path
-                            a = 0
-                            while True:
-                                dl = env._now + timeout
-                                if dl > deadline:  # noqa: PLR1730
-                                    dl = deadline
-                                if fast and not limited[cs] and routable_of[cs]:
-                                    # a leaf callee served in this frame: _serve's common case
-                                    # (instance up, neither side under a fault, a free worker)
-                                    # without a generator per call; anything else goes to _serve
-                                    t0 = env._now
-                                    crec = len(recs)
-                                    recs.append(None)
-                                    routable = routable_of[cs]
-                                    k = rr[cs] + 1
-                                    rr[cs] = k
-                                    j = routable[k % len(routable)]
-                                    sj = slots[j]
-                                    if up[j] and not flag[j] and not flag[i] and sj.busy < sj.cap:
-                                        sj.busy += 1
-                                        ej = epoch[j]
-                                        cwork = ep_work[ce] * w()
-                                        share = cores[j] * app_share[j] / (active[j] + 1)
-                                        t_work = cwork / (share if share < 1.0 else 1.0)  # noqa: FURB136
-                                        t_work += NET_RTT
-                                        active[j] += 1
-                                        cpu_acc[j] += cwork
-                                        left = dl - t0
-                                        if t_work >= left:
-                                            r = yield from self._give_up(crec, t0, trace, rec, cs, j, ce, cwork, i, a, 0.0,
-                                                                         t_work, left, ej)  # fmt: skip
-                                        else:
-                                            ev = _new(_Sleep)  # self._sleep(t_work), inlined
-                                            ev.callbacks = []
-                                            _push(queue, (t0 + t_work, NORMAL, next(eid), ev))
-                                            yield ev
-                                            if epoch[j] != ej:
-                                                r = RESET
-                                            else:
-                                                r = OK
-                                                active[j] -= 1
-                                                if sj.waiters:
-                                                    self._release(sj)
-                                                elif sj.busy > 0:
-                                                    sj.busy -= 1
-                                            recs[crec] = (t0, env._now, trace, rec, cs, j, ce, r, cwork, 1, i, a, 0.0, -1)
-                                    else:
-                                        r = yield from self._serve(trace, rec, i, cs, ce, dl, a, crec, j)
+                    conn = None
+                    if pool:
+                        # _pooled inlined while a connection is free; a wait goes to _pooled
+                        key = (i, cs)
+                        conn = pools.get(key)
+                        if conn is None:
+                            conn = pools[key] = _Sem(pool)
+                        if self.pool_fault:
+                            leak = self.pool_leak.get(key, 0.0)
+                            conn.cap = max(0, conn.base - math.ceil(leak * conn.base - 1e-9))
+                        if conn.busy >= conn.cap:
+                            r = yield from self._pooled(trace, rec, i, cs, ce, retries, timeout, deadline, pool)
+                            conn = False
+                        else:
+                            conn.busy += 1
+                    if conn is not False:
+                        # _attempts inlined: this loop runs once per call, the hottest path
+                        a = 0
+                        while True:
+                            t0 = env._now
+                            dl = t0 + timeout
+                            if dl > deadline:  # noqa: PLR1730 (min() is a call, on the hot path)
+                                dl = deadline
+                            routable = routable_of[cs]
+                            if kind == _LEAF and routable and not limited[cs]:
+                                # a leaf callee served in this frame: _serve's common case
+                                # (instance up, not under a fault, a free worker) without a
+                                # generator per call; anything else goes on in _serve
+                                crec = len(recs)
+                                recs.append(None)
+                                k = rr[cs] + 1
+                                rr[cs] = k
+                                j = routable[k % len(routable)]
+                                sj = slots[j]
+                                if ready[i]:
+                                    extra = NET_RTT
                                 else:
-                                    r = yield from self._serve(trace, rec, i, cs, ce, dl, a)
-                                if r == OK or r not in RETRYABLE or a >= retries:
-                                    break
-                                a += 1
-                                backoff = 0.025 * (1 << a) * (0.5 + self._u())
-                                if env._now + backoff >= deadline:
-                                    break
-                                yield self._sleep(backoff)
-                            if conn is None:
-                                # the model has always recorded a request with plain calls under
-                                # the attempt number of its last one: kept, outputs depend on it
-                                attempt = a
-                            elif conn.waiters:
-                                self._release(conn)
-                            elif conn.busy > 0:
-                                conn.busy -= 1
-                        if r != OK and not optional:
-                            if r == _NO_CONNECTION:
-                                status = POOL
+                                    # the caller's network delay, unless its sockets ran out
+                                    extra = NET_RTT + self.delay[i] if t0 < self.sock_full[i] else -1.0
+                                if ready[j] and extra > 0.0 and sj.busy < sj.cap:
+                                    sj.busy += 1
+                                    ej = epoch[j]
+                                    cwork = ep_work[ce] * w()
+                                    share = share_of[j] / (active[j] + 1)
+                                    t_work = cwork / (share if share < 1.0 else 1.0)  # noqa: FURB136
+                                    t_work += extra
+                                    active[j] += 1
+                                    cpu_acc[j] += cwork
+                                    left = dl - t0
+                                    if t_work >= left:
+                                        r = yield from self._give_up(crec, t0, trace, rec, cs, j, ce, cwork, i, a, 0.0, t_work,
+                                                                     left, ej)  # fmt: skip
+                                    else:
+                                        ev = _new(_Sleep)  # self._sleep(t_work), inlined
+                                        ev.callbacks, ev._value, ev._ok = [], None, True
+                                        _push(queue, (t0 + t_work, 1, eid(), ev))  # 1: NORMAL
+                                        yield ev
+                                        if epoch[j] != ej:
+                                            r = RESET
+                                        else:
+                                            r = OK
+                                            active[j] -= 1
+                                            if sj.waiters:
+                                                self._release(sj)
+                                            elif sj.busy > 0:
+                                                sj.busy -= 1
+                                        recs[crec] = (t0, env._now, trace, rec, cs, j, ce, r, cwork, 1, i, a, 0.0, -1)
+                                else:
+                                    r = yield from self._serve(trace, rec, i, cs, ce, dl, a, crec, j)
                             else:
-                                status = TIMEOUT if env._now >= deadline else UPSTREAM
-                            detail = cs
-                            break
-                if status != OK or epoch[i] != ep_i:
+                                r = yield from self._serve(trace, rec, i, cs, ce, dl, a)
+                            if r == OK or r not in RETRYABLE or a >= retries:
+                                break
+                            a += 1
+                            backoff = 0.025 * (1 << a) * (0.5 + self._u())
+                            if env._now + backoff >= deadline:
+                                break
+                            yield self._sleep(backoff)
+                        if conn is None:
+                            # the model has always recorded a request with plain calls under
+                            # the attempt number of its last one: kept, outputs depend on it
+                            attempt = a
+                        elif conn.waiters:
+                            self._release(conn)
+                        elif conn.busy > 0:
+                            conn.busy -= 1
+                    if r != OK and not optional:
+                        if r == _NO_CONNECTION:
+                            status = POOL
+                        else:
+                            status = TIMEOUT if env._now >= deadline else UPSTREAM
+                        detail = cs
+                        break
+                if last and epoch[i] != ep_i:
                     break
             if epoch[i] != ep_i:
                 status = RESET
@@ -755,6 +776,7 @@ class Engine:
         name = self.inst_names[i]
         svc = self.svc_names[self.inst_svc[i]]
         self.up[i] = False
+        self.ready[i] = False
         self.epoch[i] += 1
         self.active[i] = 0
         sem = self.slots[i]
@@ -787,6 +809,7 @@ class Engine:
         name = self.inst_names[i]
         svc = self.svc_names[self.inst_svc[i]]
         self.up[i] = True
+        self.ready[i] = not self.flag[i]
         self.never_ran.discard(i)
         self.spare.discard(i)
         if i in self.down_since:
@@ -830,6 +853,7 @@ class Engine:
             self.parts[i] or self.delay[i] or self.loss[i] or self.err_p[i] or self.leak_rate[i]
             or self.sock_full[i] < math.inf or any(k[0] == i for k in self.ep_err)
         )  # fmt: skip
+        self.ready[i] = self.up[i] and not self.flag[i]
 
     # ------------------------------------------------------------------ faults
     def _fault(self, f: ResolvedFault) -> Any:
@@ -857,11 +881,13 @@ class Engine:
     def _fault_cpu(self, f: ResolvedFault, insts: list[int]) -> Any:
         for i in insts:
             self.app_share[i] = max(0.05, 1.0 - f.intensity)
+            self.share[i] = self.cores[i] * self.app_share[i]
             self._set_part(i, "cpu", 1.0)
             self.hogs.append(("cpu", i, f.start, f.end, f.intensity * self.cores[i]))
         yield from self._until_end(f)
         for i in insts:
             self.app_share[i] = 1.0
+            self.share[i] = self.cores[i] * self.app_share[i]
             self._set_part(i, "cpu", None)
 
     def _fault_disk(self, f: ResolvedFault, insts: list[int]) -> Any:
@@ -1187,6 +1213,8 @@ class Engine:
                        (self.err_p, 0.0), (self.err_cause, OK), (self.sock_full, math.inf), (self.leak_rate, 0.0),
                        (self.leak_t0, 0.0), (self.restarts, 0)):  # fmt: skip
             lst.append(v)
+        self.ready.append(False)
+        self.share.append(svc.cores * 1.0)
         self.parts.append({})
         self.never_ran.add(i)
         self.spare.add(i)
@@ -1305,6 +1333,7 @@ class Engine:
         self.retiring.discard(i)
         if self.up[i] and i not in self.routable[self.inst_svc[i]]:
             self.up[i] = False
+            self.ready[i] = False
             self.epoch[i] += 1
             self.slots[i].busy = 0
             self.active[i] = 0

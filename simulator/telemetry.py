@@ -30,12 +30,26 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from aisre.case import Alert
 
 from .engine import (
-    BAD_VERSION, CAUSES, CONFIG, EXCEPTION, OK, POOL, RATE_LIMITED, RECORD_FIELDS, REFUSED, RESET, SOCKET,
-    TIMEOUT, UPSTREAM, Engine, EngineResult,
+    BAD_VERSION,
+    CAUSES,
+    CONFIG,
+    EXCEPTION,
+    OK,
+    POOL,
+    RATE_LIMITED,
+    RECORD_FIELDS,
+    REFUSED,
+    RESET,
+    SOCKET,
+    TIMEOUT,
+    UPSTREAM,
+    Engine,
+    EngineResult,
 )  # fmt: skip
 
 __all__ = [
@@ -89,8 +103,49 @@ def _splitmix(x: np.ndarray) -> np.ndarray:
     return z ^ (z >> np.uint64(31))
 
 
-def _hex(values: np.ndarray) -> list[str]:
-    return [f"{v:016x}" for v in values.tolist()]
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+_STR = pd.Series(["x"]).dtype
+"""The dtype pandas gives a column of Python strings (Arrow-backed ``str`` from pandas 3 on)."""
+
+_ARROW = isinstance(_STR, pd.StringDtype) and _STR.storage == "pyarrow"
+
+
+def _hex_chars(*parts: np.ndarray) -> np.ndarray:
+    """Return (n, 16 * len(parts)) ASCII codes: each part's uint64s as 16 lowercase hex digits
+    (``f"{v:016x}"``), the parts side by side."""
+    out = np.empty((parts[0].size, 16 * len(parts)), dtype=np.uint8)
+    for k, v in enumerate(parts):
+        b = np.ascontiguousarray(v, dtype=">u8").view(np.uint8).reshape(-1, 8)
+        out[:, 16 * k : 16 * k + 16 : 2] = _HEX_DIGITS[b >> 4]
+        out[:, 16 * k + 1 : 16 * k + 16 : 2] = _HEX_DIGITS[b & 15]
+    return out
+
+
+def _text(chars: np.ndarray, valid: np.ndarray | None = None) -> Any:
+    """Return a string column of the fixed-width ASCII rows *chars* (missing where *valid* is
+    False), the column pandas would make of the same Python strings, built without them."""
+    n, w = chars.shape
+    if not _ARROW:
+        values = chars.view(f"S{w}").ravel().astype(f"U{w}").astype(object) if n else np.zeros(0, dtype=object)
+        if valid is not None:
+            values[~valid] = None
+        return values
+    offsets = np.arange(0, (n + 1) * w, w, dtype=np.int64)
+    bitmap, nulls = None, 0
+    if valid is not None and not valid.all():
+        bitmap, nulls = pa.py_buffer(np.packbits(valid, bitorder="little")), int(n - valid.sum())
+    arr = pa.LargeStringArray.from_buffers(n, pa.py_buffer(offsets), pa.py_buffer(np.ascontiguousarray(chars)), bitmap, nulls)
+    return pd.array(arr, dtype=_STR)
+
+
+def _pick(names: Sequence[str], codes: np.ndarray) -> Any:
+    """Return the string column ``[names[c] for c in codes]`` (codes >= 0) without a Python loop
+    over the rows: Arrow decodes it from a dictionary."""
+    if not _ARROW:
+        return np.array(list(names), dtype=object)[codes] if len(codes) else np.zeros(0, dtype=object)
+    arr = pa.DictionaryArray.from_arrays(pa.array(codes, type=pa.int32()), pa.array(list(names), type=pa.large_string()))
+    return pd.array(arr, dtype=_STR)
 
 
 def _ffill(m: np.ndarray) -> np.ndarray:
@@ -104,19 +159,59 @@ def _ffill(m: np.ndarray) -> np.ndarray:
     return np.nan_to_num(out, nan=0.0)
 
 
-def _percentiles(keys: np.ndarray, values: np.ndarray, n_keys: int, qs: Sequence[float]) -> np.ndarray:
-    """Return nearest-rank percentiles of *values* per integer key, NaN for empty keys."""
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Return each value's position in a sort of *values* (ties in any order)."""
+    rank = np.empty(values.size, dtype=np.int64)
+    # any order among equal values picks the same percentiles: a plain (vectorised) sort will do
+    rank[np.argsort(values)] = np.arange(values.size, dtype=np.int64)
+    return rank
+
+
+def _percentiles(keys: np.ndarray, values: np.ndarray, n_keys: int, qs: Sequence[float],
+                 rank: np.ndarray | None = None) -> np.ndarray:
+    """Return nearest-rank percentiles of *values* per integer key, NaN for empty keys.
+
+    *rank* is :func:`_ranks` of *values* when the caller has it (several key sets over the
+    same values share one sort of the values)."""
     out = np.full((len(qs), n_keys), np.nan)
-    if keys.size == 0:
+    n = keys.size
+    if n == 0:
         return out
-    order = np.lexsort((values, keys))
+    if n_keys * n < 2**62:
+        # by key, then value: one sort of unique integers instead of a two-key sort
+        order = np.argsort(keys * n + (_ranks(values) if rank is None else rank))
+    else:
+        order = np.lexsort((values, keys))
     k = keys[order]
     v = values[order]
-    uniq, start, count = np.unique(k, return_index=True, return_counts=True)
+    first = np.empty(n, dtype=bool)
+    first[0] = True
+    np.not_equal(k[1:], k[:-1], out=first[1:])
+    start = np.flatnonzero(first)
+    uniq = k[start]
+    count = np.diff(np.append(start, n))
     for j, q in enumerate(qs):
         pos = start + np.maximum(np.ceil(q * count).astype(np.int64) - 1, 0)
         out[j, uniq] = v[pos]
     return out
+
+
+def _distinct_rows(*columns: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the distinct rows of the integer *columns* (each >= -1) and, for every row, the
+    index of its distinct row: ``np.unique(axis=0, return_inverse=True)`` on one mixed-radix
+    integer per row, a plain sort instead of a sort of records."""
+    stacked = np.stack([np.asarray(c, dtype=np.int64) for c in columns], axis=1)
+    if stacked.shape[0] == 0:
+        return stacked, np.zeros(0, dtype=np.int64)
+    radix = [int(c.max()) + 2 for c in stacked.T]
+    if math.prod(radix) >= 2**62:
+        distinct, which = np.unique(stacked, axis=0, return_inverse=True)
+        return distinct, which.reshape(-1)
+    code = np.zeros(stacked.shape[0], dtype=np.int64)
+    for col, r in zip(stacked.T, radix):
+        code = code * r + (col + 1)
+    _, first, which = np.unique(code, return_index=True, return_inverse=True)
+    return stacked[first], which.reshape(-1)
 
 
 def _intervals_mask(intervals: Sequence[tuple[int, float, float]], n: int, T: int) -> np.ndarray:
@@ -175,7 +270,8 @@ class _Builder:
         errors = np.bincount((inst * T + e_sec)[failed], minlength=size).reshape(n, T).astype(np.float64)
         busy = np.bincount(inst * T + s_sec, weights=work, minlength=size).reshape(n, T)
         conc = np.bincount(inst * T + s_sec, weights=dur, minlength=size).reshape(n, T)
-        lat = _percentiles(inst * T + e_sec, dur, size, (0.5, 0.9, 0.99))
+        rank = _ranks(dur)
+        lat = _percentiles(inst * T + e_sec, dur, size, (0.5, 0.9, 0.99), rank)
         lat = [_ffill(lat[j].reshape(n, T)) for j in range(3)]
 
         svc_of = np.array(eng.inst_svc, dtype=np.int64)
@@ -224,7 +320,7 @@ class _Builder:
         agg = np.zeros((self.n_svc, n))
         agg[svc_of, np.arange(n)] = 1.0
         svc_m = {k: agg @ inst_m[k] for k in ("cpu", "mem", "diskio", "socket", "workload", "error")}
-        slat = _percentiles(self.svc[sv] * T + e_sec, dur, self.n_svc * T, (0.5, 0.9, 0.99))
+        slat = _percentiles(self.svc[sv] * T + e_sec, dur, self.n_svc * T, (0.5, 0.9, 0.99), rank)
         for j, name in enumerate(("latency-50", "latency-90", "latency-99")):
             svc_m[name] = _ffill(slat[j].reshape(self.n_svc, T))
 
@@ -290,13 +386,15 @@ class _Builder:
         found = (all_ids.size > 0) & (all_ids[pos] == ids) if all_ids.size else np.zeros(ids.size, dtype=bool)
         return pos, found
 
-    def trace_ids(self, traces: np.ndarray) -> list[str]:
+    def trace_ids(self, traces: np.ndarray, valid: np.ndarray | None = None) -> Any:
+        """The 32-hex-digit trace ids of run-local trace numbers, as a string column."""
         hi = _splitmix(traces.astype(np.uint64) ^ self.salt[0])
         lo = _splitmix(traces.astype(np.uint64) + self.salt[1])
-        return [a + b for a, b in zip(_hex(hi), _hex(lo))]
+        return _text(_hex_chars(hi, lo), valid)
 
-    def span_ids(self, rows: np.ndarray) -> list[str]:
-        return _hex(_splitmix(rows.astype(np.uint64) ^ self.salt[2]))
+    def span_ids(self, rows: np.ndarray, valid: np.ndarray | None = None) -> Any:
+        """The 16-hex-digit span ids of record ids, as a string column."""
+        return _text(_hex_chars(_splitmix(rows.astype(np.uint64) ^ self.salt[2])), valid)
 
     # ------------------------------------------------------------------ logs
     def logs(self) -> pd.DataFrame:
@@ -393,11 +491,8 @@ class _Builder:
             return pd.DataFrame({"time": [], "entity": [], "level": [], "template": [], "message": [], "trace_id": []})
         logs = pd.concat(frames, ignore_index=True)
         logs["trace"] = logs["trace"].astype(np.int64)
-        tids = np.array([None] * len(logs), dtype=object)
-        has = logs["trace"].to_numpy() >= 0
-        if has.any():
-            tids[has] = self.trace_ids(logs["trace"].to_numpy()[has])
-        logs["trace_id"] = tids
+        traces = logs["trace"].to_numpy()
+        logs["trace_id"] = self.trace_ids(traces, traces >= 0)
         logs["time"] = logs["time"].astype(np.float64) + self.t0
         logs = logs.drop(columns="trace")
         order = np.lexsort((logs["message"].to_numpy().astype(str), logs["entity"].to_numpy().astype(str), logs["time"].to_numpy()))
@@ -432,12 +527,8 @@ class _Builder:
         status = self.status[rows]
         served = self.served[rows]
         span_ids = self.span_ids(self.res.ids[rows])
-        parent_ids = [None] * rows.size
         pmask = parent >= 0
-        if pmask.any():
-            pid = self.span_ids(parent[pmask])
-            for k, v in zip(np.flatnonzero(pmask).tolist(), pid):
-                parent_ids[k] = v
+        parent_ids = self.span_ids(parent, pmask)
         # who owns each span: the server, or (a request that never got in) the caller's client span
         client = ~served & (caller >= 0)
         inst_svc = np.array(eng.inst_svc + [-1], dtype=np.int64)  # index -1 -> -1
@@ -455,28 +546,27 @@ class _Builder:
                 RATE_LIMITED: 8}
         tail = {st: f',"rpc.grpc.status_code":{grpc.get(st, 2)}' + ("" if st == OK else f',"error.type":{q(CAUSES[st])}')
                 for st in range(len(CAUSES))}
+        # a span's attributes depend on seven small numbers; write each combination once
+        combos, which = _distinct_rows(owner_svc, owner_pod, host, client, svc, ep, status)
         attrs = [
             f'{{"service.name":{svc_j[o]},"service.instance.id":{pod_j[p]},"host.name":{host_j[h]},'
             f'"span.kind":"{"CLIENT" if c else "SERVER"}","rpc.system":"grpc","rpc.service":{svc_j[sv]},'
             f'"rpc.method":{op_j[e]},"server.address":{svc_j[sv]},"k8s.namespace.name":{ns},'
             f'"k8s.pod.name":{pod_j[p]}{tail[st]}}}'
-            for o, p, h, c, sv, e, st in zip(owner_svc.tolist(), owner_pod.tolist(), host.tolist(), client.tolist(),
-                                             svc.tolist(), ep.tolist(), status.tolist())
+            for o, p, h, c, sv, e, st in combos.tolist()
         ]
-        services = [eng.svc_names[o] for o in owner_svc.tolist()]
-        ops = [eng.ep_ops[e] for e in ep.tolist()]
         start = R[rows, _F["start"]]
         end = R[rows, _F["end"]]
         return pd.DataFrame({
             "trace_id": self.trace_ids(trace[rows]),
             "span_id": span_ids,
             "parent_id": parent_ids,
-            "service": services,
-            "operation": ops,
+            "service": _pick(eng.svc_names, owner_svc),
+            "operation": _pick(eng.ep_ops, ep),
             "start": start + self.t0,
             "duration": end - start,
-            "status": np.where(status == OK, "ok", "error").astype(object),
-            "attributes": attrs,
+            "status": _pick(("error", "ok"), (status == OK).astype(np.int64)),
+            "attributes": _pick(attrs, which.reshape(-1)),
         })  # fmt: skip
 
     # ------------------------------------------------------------------ events

@@ -75,7 +75,7 @@ def test_leaf_calls_served_inline_record_what_the_general_path_records(name):
     """With the inline leaf path switched off every call goes through ``_serve``: the run is
     the same, record for record."""
     fast, slow = engine(FAULTS[name]), engine(FAULTS[name])
-    slow.ep_leaf = [False] * len(slow.ep_leaf)
+    slow._compile_calls(inline=False)
     a, b = fast.run(), slow.run()
     assert len(a.records) > 5000
     same(a, b)
