@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 import simpy
-from simpy.events import NORMAL, Event, Timeout
+from simpy.events import NORMAL, URGENT, Event, Initialize, Process, Timeout
 
 from .faults import ResolvedFault
 from .topology import Call, SimTopology
@@ -211,8 +211,8 @@ class Engine:
         self._w = chain.from_iterable(_draws(rng.lognormal, -0.5 * 0.47**2, 0.47, _BUF)).__next__
         # what the call loop in _serve reads on every call (these lists and dicts are only ever
         # changed in place, so binding them once is safe)
-        self._hot = (self.limited, self.routable, self.rr, self.ready, self.slots, self.share, self.cpu_acc, self.ep_work,
-                     self.pools, self._w, self.env._queue, self.env._eid.__next__)  # fmt: skip
+        self._hot = (self.limited, self.routable, self.rr, self.ready, self.slots, self.share, self.cpu_acc, self.metered,
+                     self.ep_work, self.pools, self._w, self.env._queue, self.env._eid.__next__)  # fmt: skip
         self.recs: list[Any] = []
         self.events: list[tuple[float, str, str, str, str, dict[str, Any]]] = []
         self.logs: list[tuple[float, str, str, str, str, str | None]] = []
@@ -275,6 +275,8 @@ class Engine:
         # derived, for the hot path: running and under no fault; the CPU cores the app may use
         self.ready = [u and not f for u, f in zip(self.up, self.flag)]
         self.share = [c * a for c, a in zip(self.cores, self.app_share)]
+        # CPU used is accumulated for the autoscaler, the only reader: on autoscaled services
+        self.metered = [services[s].autoscale is not None for s in self.inst_svc]
         self.delay = [0.0] * self.n_inst
         self.loss = [0.0] * self.n_inst
         self.err_p = [0.0] * self.n_inst
@@ -438,7 +440,6 @@ class Engine:
     def _arrive(self) -> Any:
         env = self.env
         queue, eid = env._queue, env._eid
-        process = env.process
         eps = self.entry_eps
         serve = self._serve
         ep_svc = self.ep_svc
@@ -451,8 +452,15 @@ class Engine:
                 _push(queue, (env._now + dt, NORMAL, next(eid), ev))
                 yield ev
             ep = eps[e]
-            # the request's own generator is the process: no wrapper frame on every resume
-            process(serve(k, -1, -1, ep_svc[ep], ep, env._now + ep_timeout[ep], 0))
+            # the request's own generator is the process (no wrapper frame on every resume),
+            # started as env.process() does, without its two class calls: a Process and its
+            # Initialize event, scheduled urgent
+            p = _new(Process)
+            p.env, p.callbacks, p._generator = env, [], serve(k, -1, -1, ep_svc[ep], ep, env._now + ep_timeout[ep], 0)
+            init = _new(Initialize)
+            init.env, init.callbacks, init._value, init._ok = env, [p._resume], None, True
+            _push(queue, (env._now, URGENT, next(eid), init))
+            p._target = init
 
     def _sleep(self, delay: float) -> Timeout:
         """Return ``env.timeout(delay)``: a simpy Timeout scheduled the same way (one event id from
@@ -579,7 +587,7 @@ class Engine:
         calls = self.ep_calls[ep]
         if status == OK and calls:
             # the calls: the names the loop uses on every call, bound once per request
-            limited, routable_of, rr, ready, slots, share_of, cpu_acc, ep_work, pools, w, queue, eid = self._hot
+            limited, routable_of, rr, ready, slots, share_of, cpu_acc, metered, ep_work, pools, w, queue, eid = self._hot
             for kind, cs, ce, optional, retries, timeout, pool, last in calls:
                 if kind == _PARALLEL:
                     procs = [
@@ -645,7 +653,8 @@ class Engine:
                                     t_work = cwork / (share if share < 1.0 else 1.0)  # noqa: FURB136
                                     t_work += extra
                                     active[j] += 1
-                                    cpu_acc[j] += cwork
+                                    if metered[j]:
+                                        cpu_acc[j] += cwork
                                     left = dl - t0
                                     if t_work >= left:
                                         r = yield from self._give_up(crec, t0, trace, rec, cs, j, ce, cwork, i, a, 0.0, t_work,
@@ -662,8 +671,8 @@ class Engine:
                                             active[j] -= 1
                                             if sj.waiters:
                                                 self._release(sj)
-                                            elif sj.busy > 0:
-                                                sj.busy -= 1
+                                            else:
+                                                sj.busy -= 1  # >= 1: it holds a worker, and its epoch is unchanged
                                         recs[crec] = (t0, env._now, trace, rec, cs, j, ce, r, cwork, 1, i, a, 0.0, -1)
                                 else:
                                     r = yield from self._serve(trace, rec, i, cs, ce, dl, a, crec, j)
@@ -1215,6 +1224,7 @@ class Engine:
             lst.append(v)
         self.ready.append(False)
         self.share.append(svc.cores * 1.0)
+        self.metered.append(svc.autoscale is not None)
         self.parts.append({})
         self.never_ran.add(i)
         self.spare.add(i)
