@@ -14,9 +14,15 @@ its in-flight and queued requests, and the load balancer keeps sending it traffi
 readiness probe notices (``PROBE_LAG``). An autoscaler adds replicas on CPU. Fault kinds change
 instance state at their start and end (see ``docs/faults.md``).
 
-Speed: the hot path (:meth:`Engine._serve`) reads simpy's clock as ``env._now`` rather than
-through the ``now`` property: it runs once per call and per resume, and the property call was a
-measurable share of the run.
+Speed (``benchmarks/bench_simulator.py`` measures it against a bare simpy loop; the events are
+the same simpy events, in the same order, as a plain implementation makes): a call to a leaf
+service whose instance is up, under no fault and has a free worker is served inside the
+caller's frame (:meth:`Engine._serve`'s call loop) instead of in a generator of its own; pooled
+calls take their connection inline while one is free; timeouts are simpy ``Timeout`` objects
+made without the class call; :class:`_Env` processes events in a tighter loop than simpy's
+``step()``; random numbers come from C-level iterators over pre-drawn buffers; the cyclic garbage
+collector is paused during a run (it makes no reference cycles); ``result()`` packs the record
+tuples with :mod:`struct`. The hot path reads simpy's clock as ``env._now``.
 
 Determinism: simpy orders simultaneous events by insertion, and every random number comes from
 buffers refilled from the one ``numpy.random.Generator`` passed in, consumed in event order; no
