@@ -370,8 +370,9 @@ def _root_scores(feats: pd.DataFrame, graph: nx.DiGraph | None,
     for svc in feats.index:
         if svc not in graph or inh_part[svc] <= 0.0:
             continue
+        below = nx.descendants(graph, svc)
         best, who = 0.0, None
-        for c in anomalous & nx.descendants(graph, svc):
+        for c in anomalous & below:
             if c == svc:
                 continue
             oc, os_ = onset.get(c), onset.get(svc)
@@ -385,7 +386,8 @@ def _root_scores(feats: pd.DataFrame, graph: nx.DiGraph | None,
             inh_new[svc] = inh_part[svc] * (1.0 - EXPLAIN * min(1.0, best / EXPLAIN_REF))
             if inh_new[svc] < inh_part[svc]:
                 explained_by[svc] = who
-    inh_new = np.maximum(inh_new, _errors_left(feats, graph, w))
+        if feats.at[svc, "error"] > 0.0:
+            inh_new[svc] = max(float(inh_new[svc]), _errors_left(svc, below, feats, graph, w))
     score = pd.concat([own_part, inh_new], axis=1).max(axis=1)
     # a service whose callers are anomalous too is the likelier origin of what they show
     bonus = pd.Series(0.0, index=feats.index)
@@ -402,31 +404,26 @@ def _root_scores(feats: pd.DataFrame, graph: nx.DiGraph | None,
     return score, explained_by
 
 
-def _errors_left(feats: pd.DataFrame, graph: nx.DiGraph, w: pd.Series) -> pd.Series:
-    """Return, per service, the weighted part of its error anomaly that no callee explains.
+def _errors_left(svc: str, below: set[str], feats: pd.DataFrame, graph: nx.DiGraph, w: pd.Series) -> float:
+    """Return the weighted part of *svc*'s error anomaly that none of *below* (its descendants
+    in *graph*) explains.
 
     Errors are inherited from a callee that fails too (its own errors, or a crash or deploy
     event, however deep), or from a direct callee whose anomaly began strictly before the
-    errors did (a saturated callee makes its callers time out, one hop at a time). A callee that merely got slower or busier at the same time
-    does not explain them: otherwise it would explain away the errors of the service that
-    actually fails.
+    errors did (a saturated callee makes its callers time out, one hop at a time). A callee that
+    merely got slower or busier at the same time does not explain them: otherwise it would
+    explain away the errors of the service that actually fails.
     """
-    failing = feats[["error", "event"]].max(axis=1)
-    onset, error_onset = feats["onset"], feats["error_onset"]
-    left = pd.Series(0.0, index=feats.index)
-    for svc in feats.index[feats["error"] > 0.0]:
-        if svc not in graph:
+    onset, error_onset = feats["onset"], feats["error_onset"].get(svc)
+    callees = set(graph.successors(svc))
+    best = 0.0
+    for c in below:
+        if c == svc or c not in feats.index:
             continue
-        callees = set(graph.successors(svc))
-        best = 0.0
-        for c in nx.descendants(graph, svc):
-            if c == svc or c not in feats.index:
-                continue
-            earlier = (c in callees and pd.notna(onset[c]) and pd.notna(error_onset[svc])
-                       and onset[c] < error_onset[svc])
-            best = max(best, float(feats.at[c, "own"]) if earlier else float(failing[c]))
-        left[svc] = feats.at[svc, "error"] * w["error"] * (1.0 - EXPLAIN * min(1.0, best / EXPLAIN_REF))
-    return left
+        earlier = c in callees and pd.notna(onset[c]) and pd.notna(error_onset) and onset[c] < error_onset
+        failing = max(float(feats.at[c, "error"]), float(feats.at[c, "event"]))
+        best = max(best, float(feats.at[c, "own"]) if earlier else failing)
+    return float(feats.at[svc, "error"] * w["error"] * (1.0 - EXPLAIN * min(1.0, best / EXPLAIN_REF)))
 
 
 def _walk(graph: nx.DiGraph, anomaly: pd.Series, symptoms: list[str]) -> pd.Series | None:
