@@ -41,6 +41,7 @@ __all__ = [
     "metric_anomalies",
     "metric_kind",
     "robust_z",
+    "sampling_step",
     "span_anomalies",
     "split_periods",
 ]
@@ -141,7 +142,8 @@ class Periods:
         return (times >= self.abnormal[0]) & (times <= self.abnormal[1])
 
 
-def _step(times: np.ndarray) -> float:
+def sampling_step(times: np.ndarray) -> float:
+    """Return the median spacing of the distinct *times* in seconds (1.0 with fewer than two)."""
     if len(times) < 2:
         return 1.0
     d = np.diff(np.unique(times))
@@ -173,7 +175,7 @@ def split_periods(case: Case, times: np.ndarray | None = None, *, guard: float =
         times = next((p for p in parts if len(p)), np.array([case.window[0], case.window[1]]))
     times = np.unique(np.asarray(times, dtype="float64"))
     times = times[np.isfinite(times)]
-    step = _step(times)
+    step = sampling_step(times)
     normal = _window(case.meta.get("normal_window")) if case.meta else None
     abnormal = _window(case.meta.get("anomalous_window")) if case.meta else None
     if normal and abnormal:

@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from aisre.case import Case, Topology, iter_case_folders, load_case, topology_from_spans
+from aisre.detect import sampling_step
 from aisre.errors import AisreError, DataError, SpecError, UsageError
 from aisre.rank import get_ranker
 from aisre.rank.base import Ranker
@@ -456,7 +457,7 @@ def _shift_windows(meta: dict[str, Any], times: np.ndarray, delay: float) -> Non
     a0, a1 = float(aw[0]), float(aw[1])
     # contiguous: the normal rows run into the anomalous ones (no row and no more than two
     # sampling periods between them); RCD's baseline, recorded days apart, is not
-    step = float(np.median(np.diff(times))) if times.size > 1 else 0.0
+    step = sampling_step(times)
     contiguous = (_is_window(nw) and float(nw[1]) < a0 <= float(nw[1]) + 2.0 * step
                   and not np.any((times > float(nw[1])) & (times < a0)))
     floor = float(nw[0]) if contiguous else a0
