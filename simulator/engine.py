@@ -40,12 +40,12 @@ import struct
 from collections import deque
 from dataclasses import dataclass, field
 from heapq import heappop, heappush
-from itertools import chain, compress, repeat, starmap
-from operator import is_not
+from itertools import chain, count
 from typing import Any
 
 import numpy as np
 import simpy
+from numpy.lib.recfunctions import structured_to_unstructured
 from simpy.events import NORMAL, URGENT, Event, Initialize, Process, Timeout
 
 from .faults import ResolvedFault
@@ -93,8 +93,12 @@ AUTOSCALE_PERIOD = 15.0
 """Seconds between autoscaler evaluations (the HPA sync period)."""
 
 _RECORD_TYPES = "ddqqqqqqdqqqdq"  # per RECORD_FIELDS: d a float, q an integer
-_RECORD = struct.Struct("=" + _RECORD_TYPES)  # native order, standard sizes: no padding
-_INT_FIELDS = [k for k, t in enumerate(_RECORD_TYPES) if t == "q"]
+# a finished attempt is packed as it is recorded: its id, then RECORD_FIELDS; native order,
+# standard sizes, so no padding and the numpy dtype below reads the same bytes
+_RECORD = struct.Struct("=q" + _RECORD_TYPES)
+_pack = _RECORD.pack
+FINISHED_DTYPE = np.dtype([("id", "=i8")] + [(n, "=f8" if t == "d" else "=i8") for n, t in zip(RECORD_FIELDS, _RECORD_TYPES)])
+"""Row type of :meth:`Engine.finished`: the record id, then :data:`RECORD_FIELDS`."""
 
 _BUF = 1 << 15
 _LEAF, _CALL, _ASYNC, _PARALLEL = range(4)  # kinds of entries in Engine.ep_calls
@@ -213,13 +217,17 @@ class Engine:
         self.duration = float(duration)
         self.env = _Env()
         self._compile()
+        # a record id is taken when an attempt starts (ids follow start order); the attempt's
+        # row is packed onto ``out`` when it ends (rows follow end order)
+        self._next_id = count().__next__
         self._u = chain.from_iterable(_draws(rng.random, _BUF)).__next__
         self._w = chain.from_iterable(_draws(rng.lognormal, -0.5 * 0.47**2, 0.47, _BUF)).__next__
         # what the call loop in _serve reads on every call (these lists and dicts are only ever
         # changed in place, so binding them once is safe)
         self._hot = (self.limited, self.routable, self.rr, self.ready, self.slots, self.share, self.cpu_acc, self.metered,
-                     self.ep_work, self.pools, self._w, self.env._queue, self.env._eid.__next__)  # fmt: skip
-        self.recs: list[Any] = []
+                     self.ep_work, self.pools, self._w, self.env._queue, self.env._eid.__next__,
+                     self._next_id)  # fmt: skip
+        self.out = bytearray()
         self.events: list[tuple[float, str, str, str, str, dict[str, Any]]] = []
         self.logs: list[tuple[float, str, str, str, str, str | None]] = []
         self.down: list[tuple[int, float, float]] = []
@@ -417,17 +425,14 @@ class Engine:
         """Return what the run recorded up to now (instances still down count as down until now)."""
         now = self.env.now
         down = self.down + [(i, t0, now) for i, t0 in self.down_since.items()]
-        # records left as None belong to requests still in flight: drop them
-        recs = self.recs
-        done = bytes(map(is_not, recs, repeat(None)))
-        ids = np.flatnonzero(np.frombuffer(done, dtype=np.uint8)).astype(np.int64)
-        # struct packs a row's numbers in C with their own types (no temporary float per int),
-        # several times faster than numpy converting the tuples' items one by one
-        packed = b"".join(starmap(_RECORD.pack, compress(recs, done)))
-        width = len(RECORD_FIELDS)
-        records = np.frombuffer(packed, dtype="=f8").reshape(-1, width).copy()
-        ints = np.frombuffer(packed, dtype="=i8").reshape(-1, width)
-        records[:, _INT_FIELDS] = ints[:, _INT_FIELDS]
+        # requests still in flight have no row yet: their ids are the gaps. The arrays made
+        # here are copies, so the view of ``out`` goes at once (a live view would stop the run
+        # from growing it)
+        rows = np.frombuffer(self.out, dtype=FINISHED_DTYPE)
+        order = np.argsort(rows["id"], kind="stable")
+        ids = rows["id"][order]
+        records = structured_to_unstructured(rows[list(RECORD_FIELDS)], dtype=np.float64)[order]
+        del rows
         return EngineResult(
             records=records,
             ids=ids,
@@ -442,6 +447,15 @@ class Engine:
             sim_events=_events_processed(self.env),
             faults=self.faults,
         )
+
+    def finished(self, since: int = 0) -> np.ndarray:
+        """Return the attempts finished so far, from the *since*-th on, in the order they
+        finished: a structured array of :data:`FINISHED_DTYPE` (a copy; the run may go on)."""
+        return np.frombuffer(self.out, dtype=FINISHED_DTYPE, offset=since * _RECORD.size).copy()
+
+    def n_finished(self) -> int:
+        """Return how many attempts have finished so far."""
+        return len(self.out) // _RECORD.size
 
     def _arrive(self) -> Any:
         env = self.env
@@ -505,22 +519,22 @@ class Engine:
         request (the leaf fast path below, falling back here); otherwise this does both."""
         env = self.env
         now = env._now
-        recs = self.recs
+        out = self.out
+        pack = _pack
         if rec < 0:
-            rec = len(recs)
-            recs.append(None)
+            rec = self._next_id()
             if self.limited[s] and not self._admit(s, now):
-                recs[rec] = (now, now, trace, parent, s, -1, ep, RATE_LIMITED, 0.0, 0, caller, attempt, 0.0, -1)
+                out += pack(rec, now, now, trace, parent, s, -1, ep, RATE_LIMITED, 0.0, 0, caller, attempt, 0.0, -1)
                 return RATE_LIMITED
             routable = self.routable[s]
             if not routable:
-                recs[rec] = (now, now, trace, parent, s, -1, ep, REFUSED, 0.0, 0, caller, attempt, 0.0, -1)
+                out += pack(rec, now, now, trace, parent, s, -1, ep, REFUSED, 0.0, 0, caller, attempt, 0.0, -1)
                 return REFUSED
             k = self.rr[s] + 1
             self.rr[s] = k
             i = routable[k % len(routable)]
         if not self.up[i]:
-            recs[rec] = (now, now, trace, parent, s, i, ep, REFUSED, 0.0, 0, caller, attempt, 0.0, -1)
+            out += pack(rec, now, now, trace, parent, s, i, ep, REFUSED, 0.0, 0, caller, attempt, 0.0, -1)
             return REFUSED
         extra = NET_RTT
         flag = self.flag
@@ -528,7 +542,7 @@ class Engine:
         if caller >= 0 and flag[caller]:
             extra += self.delay[caller]
             if now >= self.sock_full[caller] and self._u() < 0.8:
-                recs[rec] = (now, now, trace, parent, s, i, ep, SOCKET, 0.0, 0, caller, attempt, 0.0, -1)
+                out += pack(rec, now, now, trace, parent, s, i, ep, SOCKET, 0.0, 0, caller, attempt, 0.0, -1)
                 return SOCKET
         if flagged:
             extra += self.delay[i]
@@ -540,7 +554,7 @@ class Engine:
                 # each lost segment costs a TCP retransmission timeout, doubling from 200 ms
                 extra += 0.2 * ((1 << lost) - 1)
             if now >= self.sock_full[i] and self._u() < 0.8:
-                recs[rec] = (now, now + 0.001, trace, parent, s, i, ep, SOCKET, 0.0, 1, caller, attempt, 0.0, -1)
+                out += pack(rec, now, now + 0.001, trace, parent, s, i, ep, SOCKET, 0.0, 1, caller, attempt, 0.0, -1)
                 return SOCKET
         # a worker slot, or a place in the queue until the deadline
         sem = self.slots[i]
@@ -555,7 +569,7 @@ class Engine:
             wait = env._now - now
             if not got:
                 cause = TIMEOUT if got is False else RESET
-                recs[rec] = (now, env._now, trace, parent, s, i, ep, cause, 0.0, 1, caller, attempt, wait, -1)
+                out += pack(rec, now, env._now, trace, parent, s, i, ep, cause, 0.0, 1, caller, attempt, wait, -1)
                 return cause
         epoch = self.epoch
         ep_i = epoch[i]
@@ -577,7 +591,7 @@ class Engine:
             return (yield from self._give_up(rec, now, trace, parent, s, i, ep, work, caller, attempt, wait, t_work, left, ep_i))
         yield self._sleep(t_work)
         if epoch[i] != ep_i:
-            recs[rec] = (now, env._now, trace, parent, s, i, ep, RESET, work, 1, caller, attempt, wait, -1)
+            out += pack(rec, now, env._now, trace, parent, s, i, ep, RESET, work, 1, caller, attempt, wait, -1)
             return RESET
         active[i] -= 1
         status = OK
@@ -593,7 +607,7 @@ class Engine:
         calls = self.ep_calls[ep]
         if status == OK and calls:
             # the calls: the names the loop uses on every call, bound once per request
-            limited, routable_of, rr, ready, slots, share_of, cpu_acc, metered, ep_work, pools, w, queue, eid = self._hot
+            limited, routable_of, rr, ready, slots, share_of, cpu_acc, metered, ep_work, pools, w, queue, eid, next_id = self._hot
             for kind, cs, ce, optional, retries, timeout, pool, last in calls:
                 if kind == _PARALLEL:
                     procs = [
@@ -640,8 +654,7 @@ class Engine:
                                 # a leaf callee served in this frame: _serve's common case
                                 # (instance up, not under a fault, a free worker) without a
                                 # generator per call; anything else goes on in _serve
-                                crec = len(recs)
-                                recs.append(None)
+                                crec = next_id()
                                 k = rr[cs] + 1
                                 rr[cs] = k
                                 j = routable[k % len(routable)]
@@ -679,7 +692,7 @@ class Engine:
                                                 self._release(sj)
                                             else:
                                                 sj.busy -= 1  # >= 1: it holds a worker, and its epoch is unchanged
-                                        recs[crec] = (t0, env._now, trace, rec, cs, j, ce, r, cwork, 1, i, a, 0.0, -1)
+                                        out += pack(crec, t0, env._now, trace, rec, cs, j, ce, r, cwork, 1, i, a, 0.0, -1)
                                 else:
                                     r = yield from self._serve(trace, rec, i, cs, ce, dl, a, crec, j)
                             else:
@@ -715,7 +728,7 @@ class Engine:
                 self._release(sem)
             elif sem.busy > 0:
                 sem.busy -= 1
-        recs[rec] = (now, env._now, trace, parent, s, i, ep, status, work, 1, caller, attempt, wait, detail)
+        out += pack(rec, now, env._now, trace, parent, s, i, ep, status, work, 1, caller, attempt, wait, detail)
         return status
 
     def _give_up(self, rec: int, now: float, trace: int, parent: int, s: int, i: int, ep: int, work: float, caller: int,
@@ -727,7 +740,7 @@ class Engine:
             yield self._sleep(left)
         rest = t_work - max(left, 0.0)
         self._sleep(rest).callbacks.append(lambda _e, i=i, epoch=epoch: self._late(i, epoch))
-        self.recs[rec] = (now, env._now + rest, trace, parent, s, i, ep, TIMEOUT, work, 1, caller, attempt, wait, -1)
+        self.out += _pack(rec, now, env._now + rest, trace, parent, s, i, ep, TIMEOUT, work, 1, caller, attempt, wait, -1)
         return TIMEOUT
 
     def _pooled(

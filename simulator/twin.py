@@ -169,8 +169,8 @@ class SimulatorTwin:
         eng = self.engine
         self._slo = np.array([e.slo for s in self._run.topo.services for e in s.endpoints])
         self._entry = sorted({eng.ep_svc[e] for e in eng.entry_eps})
-        self._scan = 0
-        self._done: list[tuple[float, float, int, int, int]] = []
+        self._scan = 0  # attempts finished so far that _roots has read
+        self._done = np.empty((0, 5))
         self._final: Case | None = None
         self.engine.start()
         for f in self._run.faults:
@@ -241,22 +241,13 @@ class SimulatorTwin:
 
     # ------------------------------------------------------------------ measuring
     def _roots(self) -> np.ndarray:
-        """Finished entry requests so far: rows of (start, end, endpoint, status, service)."""
-        recs = self.engine.recs
-        first_open = None
-        tail = []
-        done = self._done
-        for k in range(self._scan, len(recs)):
-            r = recs[k]
-            if r is None:
-                if first_open is None:
-                    first_open = k
-                continue
-            if r[3] < 0:
-                (done if first_open is None else tail).append((r[0], r[1], r[6], r[7], r[4]))
-        self._scan = len(recs) if first_open is None else first_open
-        rows = done + tail
-        return np.array(rows, dtype=np.float64).reshape(-1, 5)
+        """Finished entry requests so far (in the order they finished): rows of (start, end,
+        endpoint, status, service)."""
+        new = self.engine.finished(self._scan)
+        self._scan += len(new)
+        if len(new):
+            self._done = np.concatenate([self._done, _sli_rows(new[new["parent"] < 0])])
+        return self._done
 
     def sli(self, end: float | None = None, window: float | None = None, *, service: str | None = None) -> dict[str, Any]:
         """Return the SLIs over the *window* seconds before *end* (default: now, :attr:`window`).
@@ -274,8 +265,8 @@ class SimulatorTwin:
             rows = self._roots()
         else:
             s = self._service_index(service)
-            recs = [r for r in self.engine.recs if r is not None and r[4] == s and r[9]]
-            rows = np.array([(r[0], r[1], r[6], r[7], r[4]) for r in recs], dtype=np.float64).reshape(-1, 5)
+            recs = self.engine.finished()
+            rows = _sli_rows(recs[(recs["service"] == s) & (recs["served"] != 0)])
         sel = rows[(rows[:, 1] > end - window) & (rows[:, 1] <= end)]
         n = int(sel.shape[0])
         out: dict[str, Any] = {"time": self.start_time + end, "window": window, "requests": n}
@@ -521,7 +512,8 @@ class SimulatorTwin:
     def _arrival_rate(self, s: int) -> float:
         now = self.now
         lo = now - self.window
-        n = sum(1 for r in self.engine.recs if r is not None and r[4] == s and lo < r[0] <= now and r[11] == 0)
+        recs = self.engine.finished()
+        n = int(np.count_nonzero((recs["service"] == s) & (recs["start"] > lo) & (recs["start"] <= now) & (recs["attempt"] == 0)))
         return n / min(self.window, max(now, 1.0))
 
     def _rolling(self, insts: list[int]) -> Any:
@@ -639,6 +631,11 @@ class Mitigation:
 
 
 Chooser = Callable[[Case, SimulatorTwin, list[Outcome]], "Step | Action | None"]
+
+
+def _sli_rows(recs: np.ndarray) -> np.ndarray:
+    """Rows of (start, end, endpoint, status, service), as floats, of finished attempts."""
+    return np.column_stack([recs[f].astype(np.float64) for f in ("start", "end", "endpoint", "status", "service")]).reshape(-1, 5)
 
 
 def _as_step(choice: Step | Action, k: int) -> Step:

@@ -5,6 +5,7 @@ leaves no reference cycles behind (so pausing the cyclic collector during it cos
 from __future__ import annotations
 
 import gc
+import struct
 import types
 
 import numpy as np
@@ -102,13 +103,19 @@ def test_a_run_keeps_the_collector_off_when_it_was_off():
         gc.enable()
 
 
-def test_the_record_array_holds_the_tuples_values_exactly():
-    """``result()`` packs the finished records (in-flight ones left out) into floats without
-    changing a value: ints stay whole, times keep every bit."""
+def test_the_record_array_holds_every_finished_attempt_exactly_in_id_order():
+    """``result()`` holds each finished attempt once (in-flight ones left out), in id order,
+    with the values the engine packed: ints whole, times with every bit."""
     eng = engine(FAULTS["overload"], rate=150.0)
     eng.advance(60.0)
     res = eng.result()
-    rows = [(k, r) for k, r in enumerate(eng.recs) if r is not None]
-    assert len(rows) < len(eng.recs)  # some requests are in flight at second 60
-    assert res.ids.tolist() == [k for k, _ in rows]
-    assert np.array_equal(res.records, np.array([r for _, r in rows], dtype=np.float64))
+    raw = bytes(eng.out)
+    size = len(raw) // eng.n_finished()
+    rows = sorted(struct.unpack("=qddqqqqqqdqqqdq", raw[k : k + size]) for k in range(0, len(raw), size))
+    ids = [r[0] for r in rows]
+    assert res.ids.tolist() == ids and len(set(ids)) == len(ids)
+    assert ids[-1] + 1 > len(ids)  # some requests are in flight at second 60: their ids are gaps
+    assert np.array_equal(res.records, np.array([r[1:] for r in rows], dtype=np.float64))
+    later = eng.n_finished()
+    eng.advance(61.0)
+    assert eng.n_finished() > later and eng.finished(later)["end"].min() >= 60.0
