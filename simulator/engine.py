@@ -193,6 +193,47 @@ class _Env(simpy.Environment):
                 raise exc
 
 
+class _Request(Process):
+    """An entry request's process: simpy's Process, resumed by a shorter ``_resume`` while the
+    events it waits on succeed (a request never waits on a failing one; if it did, simpy's own
+    ``_resume`` takes over). The generator sees the same values and the process ends with the
+    same (scheduled) event as simpy's."""
+
+    def _resume(self, event: Event) -> None:
+        if not event._ok:
+            return Process._resume(self, event)
+        env = self.env
+        env._active_proc = self
+        send = self._generator.send
+        while True:
+            try:
+                event = send(event._value)
+            except StopIteration as stop:
+                self._ok = True
+                self._value = stop.value
+                _push(env._queue, (env._now, NORMAL, next(env._eid), self))  # env.schedule(self)
+                event = None
+                break
+            except BaseException as e:
+                self._ok = False
+                e.__traceback__ = e.__traceback__.tb_next
+                self._value = e
+                _push(env._queue, (env._now, NORMAL, next(env._eid), self))
+                event = None
+                break
+            callbacks = event.callbacks
+            if callbacks is not None:
+                callbacks.append(self._resume)
+                break
+            if not event._ok:  # already processed and failed: simpy's path throws it in
+                self._target = event
+                env._active_proc = None
+                return Process._resume(self, event)
+        self._target = event
+        env._active_proc = None
+        return None
+
+
 def _expire(ev: simpy.Event, _: simpy.Event) -> None:
     if not ev.triggered:
         ev.succeed(False)
@@ -475,7 +516,7 @@ class Engine:
             # the request's own generator is the process (no wrapper frame on every resume),
             # started as env.process() does, without its two class calls: a Process and its
             # Initialize event, scheduled urgent
-            p = _new(Process)
+            p = _new(_Request)
             p.env, p.callbacks, p._generator = env, [], serve(k, -1, -1, ep_svc[ep], ep, env._now + ep_timeout[ep], 0)
             init = _new(Initialize)
             init.env, init.callbacks, init._value, init._ok = env, [p._resume], None, True
