@@ -630,7 +630,10 @@ class Engine:
         left = deadline - env._now
         if t_work >= left:
             return (yield from self._give_up(rec, now, trace, parent, s, i, ep, work, caller, attempt, wait, t_work, left, ep_i))
-        yield self._sleep(t_work)
+        ev = _new(_Sleep)  # yield self._sleep(t_work), inlined
+        ev.callbacks, ev._value, ev._ok = [], None, True
+        _push(env._queue, (env._now + t_work, NORMAL, next(env._eid), ev))
+        yield ev
         if epoch[i] != ep_i:
             out += pack(rec, now, env._now, trace, parent, s, i, ep, RESET, work, 1, caller, attempt, wait, -1)
             return RESET
@@ -650,23 +653,7 @@ class Engine:
             # the calls: the names the loop uses on every call, bound once per request
             limited, routable_of, rr, ready, slots, share_of, cpu_acc, metered, ep_work, pools, w, queue, eid, next_id = self._hot
             for kind, cs, ce, optional, retries, timeout, pool, last in calls:
-                if kind == _PARALLEL:
-                    procs = [
-                        env.process(self._attempts(trace, rec, i, c[0], c[1], c[4], c[5], deadline))
-                        for c in cs
-                        for _ in range(c[2])
-                    ]
-                    yield env.all_of(procs)
-                    opts = [c for c in cs for _ in range(c[2])]
-                    for c, p in zip(opts, procs):
-                        if p.value != OK and not c[3]:
-                            status, detail = (TIMEOUT if env._now >= deadline else UPSTREAM), c[0]
-                            break
-                    if status != OK:
-                        break
-                elif kind == _ASYNC:
-                    env.process(self._attempts(trace, rec, i, cs, ce, retries, timeout, env._now + timeout))
-                else:
+                if kind <= _CALL:  # a plain call (leaf or not): most calls
                     conn = None
                     if pool:
                         # _pooled inlined while a connection is free; a wait goes to _pooled
@@ -710,8 +697,7 @@ class Engine:
                                     ej = epoch[j]
                                     cwork = ep_work[ce] * w()
                                     share = share_of[j] / (active[j] + 1)
-                                    t_work = cwork / (share if share < 1.0 else 1.0)  # noqa: FURB136
-                                    t_work += extra
+                                    t_work = cwork / (share if share < 1.0 else 1.0) + extra  # noqa: FURB136
                                     active[j] += 1
                                     if metered[j]:
                                         cpu_acc[j] += cwork
@@ -759,6 +745,22 @@ class Engine:
                         else:
                             status = TIMEOUT if env._now >= deadline else UPSTREAM
                         detail = cs
+                        break
+                elif kind == _ASYNC:
+                    env.process(self._attempts(trace, rec, i, cs, ce, retries, timeout, env._now + timeout))
+                else:  # _PARALLEL
+                    procs = [
+                        env.process(self._attempts(trace, rec, i, c[0], c[1], c[4], c[5], deadline))
+                        for c in cs
+                        for _ in range(c[2])
+                    ]
+                    yield env.all_of(procs)
+                    opts = [c for c in cs for _ in range(c[2])]
+                    for c, p in zip(opts, procs):
+                        if p.value != OK and not c[3]:
+                            status, detail = (TIMEOUT if env._now >= deadline else UPSTREAM), c[0]
+                            break
+                    if status != OK:
                         break
                 if last and epoch[i] != ep_i:
                     break
