@@ -159,27 +159,26 @@ def _ffill(m: np.ndarray) -> np.ndarray:
     return np.nan_to_num(out, nan=0.0)
 
 
-def _ranks(values: np.ndarray) -> np.ndarray:
-    """Return each value's position in a sort of *values* (ties in any order)."""
-    rank = np.empty(values.size, dtype=np.int64)
-    # any order among equal values picks the same percentiles: a plain (vectorised) sort will do
-    rank[np.argsort(values)] = np.arange(values.size, dtype=np.int64)
-    return rank
-
-
 def _percentiles(keys: np.ndarray, values: np.ndarray, n_keys: int, qs: Sequence[float],
-                 rank: np.ndarray | None = None) -> np.ndarray:
+                 by_value: np.ndarray | None = None) -> np.ndarray:
     """Return nearest-rank percentiles of *values* per integer key, NaN for empty keys.
 
-    *rank* is :func:`_ranks` of *values* when the caller has it (several key sets over the
+    *by_value* is ``np.argsort(values)`` when the caller has it (several key sets over the
     same values share one sort of the values)."""
     out = np.full((len(qs), n_keys), np.nan)
     n = keys.size
     if n == 0:
         return out
-    if n_keys * n < 2**62:
-        # by key, then value: one sort of unique integers instead of a two-key sort
-        order = np.argsort(keys * n + (_ranks(values) if rank is None else rank))
+    by_value = np.argsort(values) if by_value is None else by_value
+    if n_keys <= 1 << 16:
+        # by key, then value: a stable sort of the keys in value order; 16-bit keys make numpy
+        # sort by radix, in linear time
+        order = by_value[np.argsort(keys[by_value].astype(np.uint16), kind="stable")]
+    elif n_keys * n < 2**62:
+        # one sort of unique integers (key, then position in value order)
+        rank = np.empty(n, dtype=np.int64)
+        rank[by_value] = np.arange(n, dtype=np.int64)
+        order = np.argsort(keys * n + rank)
     else:
         order = np.lexsort((values, keys))
     k = keys[order]
@@ -270,8 +269,8 @@ class _Builder:
         errors = np.bincount((inst * T + e_sec)[failed], minlength=size).reshape(n, T).astype(np.float64)
         busy = np.bincount(inst * T + s_sec, weights=work, minlength=size).reshape(n, T)
         conc = np.bincount(inst * T + s_sec, weights=dur, minlength=size).reshape(n, T)
-        rank = _ranks(dur)
-        lat = _percentiles(inst * T + e_sec, dur, size, (0.5, 0.9, 0.99), rank)
+        by_dur = np.argsort(dur)
+        lat = _percentiles(inst * T + e_sec, dur, size, (0.5, 0.9, 0.99), by_dur)
         lat = [_ffill(lat[j].reshape(n, T)) for j in range(3)]
 
         svc_of = np.array(eng.inst_svc, dtype=np.int64)
@@ -320,7 +319,7 @@ class _Builder:
         agg = np.zeros((self.n_svc, n))
         agg[svc_of, np.arange(n)] = 1.0
         svc_m = {k: agg @ inst_m[k] for k in ("cpu", "mem", "diskio", "socket", "workload", "error")}
-        slat = _percentiles(self.svc[sv] * T + e_sec, dur, self.n_svc * T, (0.5, 0.9, 0.99), rank)
+        slat = _percentiles(self.svc[sv] * T + e_sec, dur, self.n_svc * T, (0.5, 0.9, 0.99), by_dur)
         for j, name in enumerate(("latency-50", "latency-90", "latency-99")):
             svc_m[name] = _ffill(slat[j].reshape(self.n_svc, T))
 
