@@ -731,14 +731,11 @@ class Engine:
                             if env._now + backoff >= deadline:
                                 break
                             yield self._sleep(backoff)
-                        if conn is None:
-                            # the model has always recorded a request with plain calls under
-                            # the attempt number of its last one: kept, outputs depend on it
-                            attempt = a
-                        elif conn.waiters:
-                            self._release(conn)
-                        elif conn.busy > 0:
-                            conn.busy -= 1
+                        if conn is not None:
+                            if conn.waiters:
+                                self._release(conn)
+                            elif conn.busy > 0:
+                                conn.busy -= 1
                     if r != OK and not optional:
                         if r == _NO_CONNECTION:
                             status = POOL

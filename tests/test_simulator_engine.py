@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import simpy
 from aisre.simulator import load_topology, resolve_faults
-from aisre.simulator.engine import Engine
+from aisre.simulator.engine import RECORD_FIELDS, Engine
 from aisre.simulator.workload import draw_arrivals
 
 DURATION = 90.0
@@ -119,3 +119,24 @@ def test_the_record_array_holds_every_finished_attempt_exactly_in_id_order():
     later = eng.n_finished()
     eng.advance(61.0)
     assert eng.n_finished() > later and eng.finished(later)["end"].min() >= 60.0
+
+
+def test_a_request_keeps_its_own_attempt_number_when_its_call_is_retried():
+    """gw's only call goes to b with retries; b-0 crashes, so some calls are refused and retried
+    on b-1. The retries carry attempt 1; every gw request (an entry, never retried) attempt 0."""
+    topo = load_topology({
+        "name": "retry", "hosts": [{"name": "node-1", "cores": 4}],
+        "services": [
+            {"name": "gw", "endpoints": [{"name": "op", "weight": 1, "work": 0.001,
+                                         "calls": [{"service": "b", "endpoint": "op", "retries": 2}]}]},
+            {"name": "b", "replicas": 2, "endpoints": [{"name": "op", "work": 0.001}]},
+        ]})  # fmt: skip
+    rng = np.random.default_rng(3)
+    arr = draw_arrivals([w for _, _, w in topo.entry_endpoints()], 40.0, 60.0, rng, shape=topo.workload)
+    eng = Engine(topo, resolve_faults(["crash:b-0@20+30"], topo, 60.0), arr, rng, duration=60.0)
+    rows = eng.run().records
+    svc = rows[:, RECORD_FIELDS.index("service")]
+    attempt = rows[:, RECORD_FIELDS.index("attempt")]
+    gw, b = eng.svc_index["gw"], eng.svc_index["b"]
+    assert (attempt[svc == b] >= 1).sum() >= 5  # retried calls happened
+    assert (attempt[svc == gw] == 0).all()
