@@ -18,11 +18,16 @@ Speed (``benchmarks/bench_simulator.py`` measures it against a bare simpy loop; 
 the same simpy events, in the same order, as a plain implementation makes): a call to a leaf
 service whose instance is up, under no fault and has a free worker is served inside the
 caller's frame (:meth:`Engine._serve`'s call loop) instead of in a generator of its own; pooled
-calls take their connection inline while one is free; timeouts are simpy ``Timeout`` objects
-made without the class call; :class:`_Env` processes events in a tighter loop than simpy's
-``step()``; random numbers come from C-level iterators over pre-drawn buffers; the cyclic garbage
-collector is paused during a run (it makes no reference cycles); ``result()`` packs the record
-tuples with :mod:`struct`. The hot path reads simpy's clock as ``env._now``.
+calls take their connection inline while one is free; the arrivals and the requests run as
+:class:`_Request` processes, whose sleeps (work, back-off, arrival gaps) are timers: the
+generator yields the wake-up time and the queue holds the process's bound ``_step``, so a sleep
+makes no Timeout object, no callback list and no event-loop bookkeeping (same event ids, same
+order); the few other timeouts are simpy ``Timeout`` objects made without the class call;
+:class:`_Env` processes events in a tighter loop than simpy's ``step()``; random numbers come
+from C-level iterators over pre-drawn buffers; the cyclic garbage collector is paused during a
+run (it makes no reference cycles); a finished attempt is packed with :mod:`struct` as it is
+recorded, and ``result()`` orders the rows in numpy. The hot path reads simpy's clock as
+``env._now``.
 
 Determinism: simpy orders simultaneous events by insertion, and every random number comes from
 buffers refilled from the one ``numpy.random.Generator`` passed in, consumed in event order; no
@@ -41,6 +46,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from heapq import heappop, heappush
 from itertools import chain, count
+from types import MethodType as _MethodType
 from typing import Any
 
 import numpy as np
@@ -160,7 +166,19 @@ class _Sleep(Timeout):
 class _Env(simpy.Environment):
     """simpy's Environment with a tighter loop for ``run(until=number)``: the same events in the
     same order with the same effects (the stop event included, rescheduled as simpy does), minus
-    a method call and a few lookups per event; any other ``until`` goes to simpy's own loop."""
+    a method call and a few lookups per event; any other ``until`` goes to simpy's own loop.
+
+    Its queue also holds request timers (see :class:`_Request`): a request's bound ``_step``
+    method in place of an event, scheduled like a Timeout (normal priority, the next event id)
+    and processed by calling it, in both loops (:meth:`step` is simpy's plus that)."""
+
+    def step(self) -> None:
+        if self._queue and self._queue[0][3].__class__ is _MethodType:
+            now, _, _, wake = heappop(self._queue)
+            self._now = now
+            wake(None)
+            return
+        super().step()
 
     def run(self, until: Any = None) -> Any:
         if until is None or isinstance(until, Event):
@@ -177,6 +195,9 @@ class _Env(simpy.Environment):
         while True:
             now, _, _, event = pop(queue)
             self._now = now
+            if event.__class__ is _MethodType:  # a request's timer
+                event(None)
+                continue
             if event is stop:
                 # simpy's StopSimulation path: the stop event goes back in the queue at priority
                 # -1 with no callbacks left, to be processed first by the next run
@@ -194,20 +215,28 @@ class _Env(simpy.Environment):
 
 
 class _Request(Process):
-    """An entry request's process: simpy's Process, resumed by a shorter ``_resume`` while the
-    events it waits on succeed (a request never waits on a failing one; if it did, simpy's own
-    ``_resume`` takes over). The generator sees the same values and the process ends with the
-    same (scheduled) event as simpy's."""
+    """A process of the request path (the arrivals, each request, each parallel or asynchronous
+    call): simpy's Process, stepped by shorter code while the events it waits on succeed (a request never waits on a failing one; if it did, simpy's own ``_resume`` takes
+    over). The generator sees the same values and the process ends with the same (scheduled)
+    event as simpy's.
+
+    Besides events its generator may yield a float: a timer, "resume me at that simulated time"
+    with the value None, as ``yield env.timeout(t - now)`` would, scheduled the same way (normal
+    priority, the next event id, so events keep their order) but with no Timeout object, no
+    callback list and no event loop bookkeeping: the queue holds the bound :meth:`_step`."""
 
     def _resume(self, event: Event) -> None:
         if not event._ok:
             return Process._resume(self, event)
+        return self._step(event._value)
+
+    def _step(self, value: Any) -> None:
         env = self.env
         env._active_proc = self
         send = self._generator.send
         while True:
             try:
-                event = send(event._value)
+                event = send(value)
             except StopIteration as stop:
                 self._ok = True
                 self._value = stop.value
@@ -221,6 +250,10 @@ class _Request(Process):
                 _push(env._queue, (env._now, NORMAL, next(env._eid), self))
                 event = None
                 break
+            if event.__class__ is float:
+                _push(env._queue, (event, NORMAL, next(env._eid), self._step))
+                event = None
+                break
             callbacks = event.callbacks
             if callbacks is not None:
                 callbacks.append(self._resume)
@@ -229,9 +262,22 @@ class _Request(Process):
                 self._target = event
                 env._active_proc = None
                 return Process._resume(self, event)
+            value = event._value
         self._target = event
         env._active_proc = None
         return None
+
+
+def _spawn(env: simpy.Environment, generator: Any) -> _Request:
+    """Start *generator* as a :class:`_Request`, as ``env.process()`` starts a Process (its
+    Initialize event scheduled urgent), without the two class calls."""
+    p = _new(_Request)
+    p.env, p.callbacks, p._generator = env, [], generator
+    init = _new(Initialize)
+    init.env, init.callbacks, init._value, init._ok = env, [p._resume], None, True
+    _push(env._queue, (env._now, URGENT, next(env._eid), init))
+    p._target = init
+    return p
 
 
 def _expire(ev: simpy.Event, _: simpy.Event) -> None:
@@ -266,8 +312,7 @@ class Engine:
         # what the call loop in _serve reads on every call (these lists and dicts are only ever
         # changed in place, so binding them once is safe)
         self._hot = (self.limited, self.routable, self.rr, self.ready, self.slots, self.share, self.cpu_acc, self.metered,
-                     self.ep_work, self.pools, self._w, self.env._queue, self.env._eid.__next__,
-                     self._next_id)  # fmt: skip
+                     self.ep_work, self.pools, self._w, self._next_id)  # fmt: skip
         self.out = bytearray()
         self.events: list[tuple[float, str, str, str, str, dict[str, Any]]] = []
         self.logs: list[tuple[float, str, str, str, str, str | None]] = []
@@ -438,7 +483,7 @@ class Engine:
             return
         self._started = True
         env = self.env
-        env.process(self._arrive())
+        _spawn(env, self._arrive())
         for f in self.faults:
             self._fault_procs[id(f)] = env.process(self._fault(f))
         for s, svc in enumerate(self.topo.services):
@@ -500,7 +545,6 @@ class Engine:
 
     def _arrive(self) -> Any:
         env = self.env
-        queue, eid = env._queue, env._eid
         eps = self.entry_eps
         serve = self._serve
         ep_svc = self.ep_svc
@@ -508,20 +552,10 @@ class Engine:
         for k, (t, e) in enumerate(zip(self.arrivals.times.tolist(), self.arrivals.entry.tolist())):
             dt = t - env._now
             if dt > 0:
-                ev = _new(_Sleep)  # self._sleep(dt), inlined
-                ev.callbacks, ev._value, ev._ok = [], None, True
-                _push(queue, (env._now + dt, NORMAL, next(eid), ev))
-                yield ev
+                yield env._now + dt  # a timer (see _Request)
             ep = eps[e]
-            # the request's own generator is the process (no wrapper frame on every resume),
-            # started as env.process() does, without its two class calls: a Process and its
-            # Initialize event, scheduled urgent
-            p = _new(_Request)
-            p.env, p.callbacks, p._generator = env, [], serve(k, -1, -1, ep_svc[ep], ep, env._now + ep_timeout[ep], 0)
-            init = _new(Initialize)
-            init.env, init.callbacks, init._value, init._ok = env, [p._resume], None, True
-            _push(queue, (env._now, URGENT, next(eid), init))
-            p._target = init
+            # the request's own generator is the process (no wrapper frame on every resume)
+            _spawn(env, serve(k, -1, -1, ep_svc[ep], ep, env._now + ep_timeout[ep], 0))
 
     def _sleep(self, delay: float) -> Timeout:
         """Return ``env.timeout(delay)``: a simpy Timeout scheduled the same way (one event id from
@@ -550,7 +584,7 @@ class Engine:
             backoff = 0.025 * (1 << attempt) * (0.5 + self._u())
             if env._now + backoff >= deadline:
                 return status
-            yield self._sleep(backoff)
+            yield env._now + backoff  # a timer (see _Request)
 
     def _serve(self, trace: int, parent: int, caller: int, s: int, ep: int, deadline: float, attempt: int,
                rec: int = -1, i: int = -1) -> Any:
@@ -630,10 +664,7 @@ class Engine:
         left = deadline - env._now
         if t_work >= left:
             return (yield from self._give_up(rec, now, trace, parent, s, i, ep, work, caller, attempt, wait, t_work, left, ep_i))
-        ev = _new(_Sleep)  # yield self._sleep(t_work), inlined
-        ev.callbacks, ev._value, ev._ok = [], None, True
-        _push(env._queue, (env._now + t_work, NORMAL, next(env._eid), ev))
-        yield ev
+        yield env._now + t_work  # a timer: t_work seconds of work (see _Request)
         if epoch[i] != ep_i:
             out += pack(rec, now, env._now, trace, parent, s, i, ep, RESET, work, 1, caller, attempt, wait, -1)
             return RESET
@@ -651,7 +682,7 @@ class Engine:
         calls = self.ep_calls[ep]
         if status == OK and calls:
             # the calls: the names the loop uses on every call, bound once per request
-            limited, routable_of, rr, ready, slots, share_of, cpu_acc, metered, ep_work, pools, w, queue, eid, next_id = self._hot
+            limited, routable_of, rr, ready, slots, share_of, cpu_acc, metered, ep_work, pools, w, next_id = self._hot
             for kind, cs, ce, optional, retries, timeout, pool, last in calls:
                 if kind <= _CALL:  # a plain call (leaf or not): most calls
                     conn = None
@@ -706,10 +737,7 @@ class Engine:
                                         r = yield from self._give_up(crec, t0, trace, rec, cs, j, ce, cwork, i, a, 0.0, t_work,
                                                                      left, ej)  # fmt: skip
                                     else:
-                                        ev = _new(_Sleep)  # self._sleep(t_work), inlined
-                                        ev.callbacks, ev._value, ev._ok = [], None, True
-                                        _push(queue, (t0 + t_work, 1, eid(), ev))  # 1: NORMAL
-                                        yield ev
+                                        yield t0 + t_work  # a timer (see _Request)
                                         if epoch[j] != ej:
                                             r = RESET
                                         else:
@@ -730,7 +758,7 @@ class Engine:
                             backoff = 0.025 * (1 << a) * (0.5 + self._u())
                             if env._now + backoff >= deadline:
                                 break
-                            yield self._sleep(backoff)
+                            yield env._now + backoff  # a timer (see _Request)
                         if conn is not None:
                             if conn.waiters:
                                 self._release(conn)
@@ -744,10 +772,10 @@ class Engine:
                         detail = cs
                         break
                 elif kind == _ASYNC:
-                    env.process(self._attempts(trace, rec, i, cs, ce, retries, timeout, env._now + timeout))
+                    _spawn(env, self._attempts(trace, rec, i, cs, ce, retries, timeout, env._now + timeout))
                 else:  # _PARALLEL
                     procs = [
-                        env.process(self._attempts(trace, rec, i, c[0], c[1], c[4], c[5], deadline))
+                        _spawn(env, self._attempts(trace, rec, i, c[0], c[1], c[4], c[5], deadline))
                         for c in cs
                         for _ in range(c[2])
                     ]
@@ -777,7 +805,7 @@ class Engine:
         *t_work* seconds: record the attempt as timed out, and free the worker when it is done."""
         env = self.env
         if left > 0:
-            yield self._sleep(left)
+            yield env._now + left  # a timer (see _Request)
         rest = t_work - max(left, 0.0)
         self._sleep(rest).callbacks.append(lambda _e, i=i, epoch=epoch: self._late(i, epoch))
         self.out += _pack(rec, now, env._now + rest, trace, parent, s, i, ep, TIMEOUT, work, 1, caller, attempt, wait, -1)

@@ -140,3 +140,40 @@ def test_a_request_keeps_its_own_attempt_number_when_its_call_is_retried():
     gw, b = eng.svc_index["gw"], eng.svc_index["b"]
     assert (attempt[svc == b] >= 1).sum() >= 5  # retried calls happened
     assert (attempt[svc == gw] == 0).all()
+
+
+@pytest.mark.parametrize("loop", ["engine", "simpy"])
+def test_a_timer_wakes_a_request_process_as_a_timeout_would(loop):
+    """A process yielding wake-up times and one yielding ``env.timeout()`` interleave as if
+    both used timeouts: the same wake-up order (ties by scheduling order), the value None, the
+    same number of events; a process waiting on the timer process sees it end."""
+    from aisre.simulator.engine import _Env, _spawn
+
+    def run(timers: bool) -> tuple[list, int]:
+        env = _Env()
+        if loop == "simpy":
+            env.run = types.MethodType(simpy.Environment.run, env)
+        seen: list = []
+
+        def sleeper(name: str, gaps: list[float], timer: bool):
+            for gap in gaps:
+                got = yield (env.now + gap) if timer else env.timeout(gap)
+                seen.append((env.now, name, got))
+            return name
+
+        def waiter(p):
+            value = yield p
+            seen.append((env.now, "waiter", value))
+
+        a = _spawn(env, sleeper("a", [1.0, 0.5, 0.5, 2.0], timers))
+        _spawn(env, sleeper("b", [0.5, 1.0, 0.5, 0.25], False))
+        _spawn(env, sleeper("c", [1.5, 0.5, 0.5], timers))
+        env.process(waiter(a))
+        env.run(until=3.5)
+        env.run(until=10)
+        return seen, next(env._eid) - len(env._queue)
+
+    assert run(timers=True) == run(timers=False)
+    seen, _ = run(timers=True)
+    assert [n for t, n, _ in seen if t == 1.5] == ["c", "b", "a"]  # a tie: in scheduling order
+    assert seen[-1] == (4.0, "waiter", "a") and all(v is None for _, n, v in seen if n != "waiter")
