@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 import simpy
 from numpy.lib.recfunctions import structured_to_unstructured
-from simpy.events import NORMAL, URGENT, Event, Initialize, Process, Timeout
+from simpy.events import NORMAL, URGENT, Event, Process, Timeout
 
 from .faults import ResolvedFault
 from .topology import Call, SimTopology
@@ -269,14 +269,11 @@ class _Request(Process):
 
 
 def _spawn(env: simpy.Environment, generator: Any) -> _Request:
-    """Start *generator* as a :class:`_Request`, as ``env.process()`` starts a Process (its
-    Initialize event scheduled urgent), without the two class calls."""
+    """Start *generator* as a :class:`_Request`, as ``env.process()`` starts a Process, without
+    the class calls: where simpy schedules an Initialize event (urgent, now), a timer."""
     p = _new(_Request)
-    p.env, p.callbacks, p._generator = env, [], generator
-    init = _new(Initialize)
-    init.env, init.callbacks, init._value, init._ok = env, [p._resume], None, True
-    _push(env._queue, (env._now, URGENT, next(env._eid), init))
-    p._target = init
+    p.env, p.callbacks, p._generator, p._target = env, [], generator, None
+    _push(env._queue, (env._now, URGENT, next(env._eid), p._step))
     return p
 
 
