@@ -608,37 +608,26 @@ class Engine:
         if not self.up[i]:
             out += pack(rec, now, now, trace, parent, s, i, ep, REFUSED, 0.0, 0, caller, attempt, 0.0, -1)
             return REFUSED
+        extra = NET_RTT
         flag = self.flag
         flagged = flag[i]
-        # a network fault delays the packets its instance sends: the caller's request on its
-        # way in, the server's response on its way out. The server's own record (its latency,
-        # its span) covers neither, and holds no worker while they travel
-        req_net = resp_net = 0.0
         if caller >= 0 and flag[caller]:
-            req_net = self.delay[caller]
-            if self.loss[caller]:
-                req_net += self._retransmits(self.loss[caller])
+            extra += self.delay[caller]
             if now >= self.sock_full[caller] and self._u() < 0.8:
                 out += pack(rec, now, now, trace, parent, s, i, ep, SOCKET, 0.0, 0, caller, attempt, 0.0, -1)
                 return SOCKET
         if flagged:
-            resp_net = self.delay[i]
-            if self.loss[i]:
-                resp_net += self._retransmits(self.loss[i])
+            extra += self.delay[i]
+            loss = self.loss[i]
+            if loss:
+                lost = 0
+                while lost < 4 and self._u() < loss:
+                    lost += 1
+                # each lost segment costs a TCP retransmission timeout, doubling from 200 ms
+                extra += 0.2 * ((1 << lost) - 1)
             if now >= self.sock_full[i] and self._u() < 0.8:
                 out += pack(rec, now, now + 0.001, trace, parent, s, i, ep, SOCKET, 0.0, 1, caller, attempt, 0.0, -1)
                 return SOCKET
-        if req_net:
-            if now + req_net >= deadline:  # the caller gives up before the request arrives
-                yield deadline
-                out += pack(rec, now, env._now, trace, parent, s, i, ep, TIMEOUT, 0.0, 0, caller, attempt, 0.0, -1)
-                return TIMEOUT
-            yield now + req_net
-            now = env._now  # the request reaches the server
-            if not self.up[i]:
-                out += pack(rec, now, now, trace, parent, s, i, ep, REFUSED, 0.0, 0, caller, attempt, 0.0, -1)
-                return REFUSED
-        extra = NET_RTT
         # a worker slot, or a place in the queue until the deadline
         sem = self.slots[i]
         wait = 0.0
@@ -726,16 +715,17 @@ class Engine:
                                 rr[cs] = k
                                 j = routable[k % len(routable)]
                                 sj = slots[j]
-                                # inline unless the caller's own network is at fault (delay or
-                                # loss on its requests, sockets run out): _serve models those
-                                if ready[j] and sj.busy < sj.cap and (
-                                    ready[i] or (not self.delay[i] and not self.loss[i] and t0 < self.sock_full[i])
-                                ):
+                                if ready[i]:
+                                    extra = NET_RTT
+                                else:
+                                    # the caller's network delay, unless its sockets ran out
+                                    extra = NET_RTT + self.delay[i] if t0 < self.sock_full[i] else -1.0
+                                if ready[j] and extra > 0.0 and sj.busy < sj.cap:
                                     sj.busy += 1
                                     ej = epoch[j]
                                     cwork = ep_work[ce] * w()
                                     share = share_of[j] / (active[j] + 1)
-                                    t_work = cwork / (share if share < 1.0 else 1.0) + NET_RTT  # noqa: FURB136
+                                    t_work = cwork / (share if share < 1.0 else 1.0) + extra  # noqa: FURB136
                                     active[j] += 1
                                     if metered[j]:
                                         cpu_acc[j] += cwork
@@ -804,22 +794,7 @@ class Engine:
             elif sem.busy > 0:
                 sem.busy -= 1
         out += pack(rec, now, env._now, trace, parent, s, i, ep, status, work, 1, caller, attempt, wait, detail)
-        if resp_net:  # the response on its way back; a caller whose deadline comes first gives up
-            if env._now + resp_net > deadline:
-                if deadline > env._now:
-                    yield deadline
-                return TIMEOUT
-            yield env._now + resp_net
         return status
-
-    def _retransmits(self, loss: float) -> float:
-        """Return the seconds one message spends on TCP retransmissions under packet loss
-        probability *loss*: k segments lost with probability loss^k (at most 4), each costing a
-        retransmission timeout, doubling from 200 ms."""
-        lost = 0
-        while lost < 4 and self._u() < loss:
-            lost += 1
-        return 0.2 * ((1 << lost) - 1)
 
     def _give_up(self, rec: int, now: float, trace: int, parent: int, s: int, i: int, ep: int, work: float, caller: int,
                  attempt: int, wait: float, t_work: float, left: float, epoch: int) -> Any:

@@ -159,20 +159,3 @@ def test_parallel_calls_overlap_and_async_calls_do_not_block():
     w = case.wide()
     assert w["q:workload"].sum() > 50
     assert w["gw:latency-50"].iloc[10:].median() < 0.3 < w["q:latency-50"].iloc[10:].median()
-
-
-@pytest.mark.parametrize("kind", ["delay", "loss"])
-def test_a_network_fault_slows_the_target_and_its_callers_not_its_callees(kind):
-    """Delay (or loss) on c's pod: c's calls to d wait in transit, so c's own latency rises,
-    and so do b's and a's (c's responses travel slowly too); d's server-side latency does not
-    move, because the time on the wire is not the callee's (as netem on c looks in production)."""
-    spec = f"delay:c@{INJECT}+120*0.1" if kind == "delay" else f"loss:c@{INJECT}+120*0.4"
-    case = simulate(chain_with_sibling(), [spec], duration=240, rate=40, seed=3)
-    w = case.wide().reset_index(drop=True)
-    metric = "latency-50" if kind == "delay" else "latency-99"
-
-    def ratio(svc: str) -> float:
-        return w[f"{svc}:{metric}"].iloc[INJECT + 5 : 240].median() / w[f"{svc}:{metric}"].iloc[20:INJECT].median()
-
-    assert ratio("c") > 5 and ratio("b") > 5 and ratio("a") > 5
-    assert ratio("d") < 1.5 and ratio("e") < 1.5
