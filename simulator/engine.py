@@ -216,9 +216,10 @@ class _Env(simpy.Environment):
 
 class _Request(Process):
     """A process of the request path (the arrivals, each request, each parallel or asynchronous
-    call): simpy's Process, stepped by shorter code while the events it waits on succeed (a request never waits on a failing one; if it did, simpy's own ``_resume`` takes
-    over). The generator sees the same values and the process ends with the same (scheduled)
-    event as simpy's.
+    call): simpy's Process, stepped by shorter code while the events it waits on succeed (a
+    request never waits on a failing one; if it did, simpy's own ``_resume`` takes over). The
+    generator sees the same values and the process ends with the same (scheduled) event as
+    simpy's.
 
     Besides events its generator may yield a float: a timer, "resume me at that simulated time"
     with the value None, as ``yield env.timeout(t - now)`` would, scheduled the same way (normal
